@@ -1,0 +1,65 @@
+"""The test servers themselves: real processes that keep their data across a restart."""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+from cassandra.cluster import Cluster
+from servers import CassandraNode, RedisServer
+
+
+def test_redis_private_keeps_data_across_restart(redis_private: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_private.url)
+    client.set("k", "v")
+    redis_private.stop()
+    redis_private.start()
+    assert redis.Redis.from_url(redis_private.url).get("k") == b"v"
+
+
+def test_redis_server_answers(redis_server: RedisServer) -> None:
+    assert redis.Redis.from_url(redis_server.url).ping()
+
+
+def _release_version(node: CassandraNode) -> str:
+    cluster = Cluster([node.host], port=node.port)
+    try:
+        row = cluster.connect().execute("SELECT release_version FROM system.local").one()
+        return str(row.release_version)
+    finally:
+        cluster.shutdown()
+
+
+def test_cassandra_server_is_cassandra_5(cassandra_server: CassandraNode) -> None:
+    assert _release_version(cassandra_server).startswith("5.0.")
+
+
+def test_cassandra_restartable_keeps_data_across_kill(
+    cassandra_restartable: CassandraNode,
+) -> None:
+    node = cassandra_restartable
+    keyspace = f"restart_{uuid.uuid4().hex[:12]}"
+    cluster = Cluster([node.host], port=node.port)
+    try:
+        session = cluster.connect()
+        session.execute(
+            f"CREATE KEYSPACE {keyspace} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        session.execute(f"CREATE TABLE {keyspace}.t (k text PRIMARY KEY, v text)")
+        session.execute(f"INSERT INTO {keyspace}.t (k, v) VALUES ('a', 'b')")
+    finally:
+        cluster.shutdown()
+
+    node.stop(kill=True)
+    assert not node.running
+    node.start()
+
+    cluster = Cluster([node.host], port=node.port)
+    try:
+        session = cluster.connect()
+        row = session.execute(f"SELECT v FROM {keyspace}.t WHERE k = 'a'").one()
+        assert row is not None and row.v == "b"
+        session.execute(f"DROP KEYSPACE {keyspace}")
+    finally:
+        cluster.shutdown()
