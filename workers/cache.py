@@ -1,0 +1,76 @@
+"""A bounded LRU of live sessions, each valid only for the store version it was left at.
+
+A worker keeps the sessions it ran recently so that a busy session is not rebuilt from its
+snapshot on every event. An entry is used only when the stored record still has the
+version the entry was left at: if any other worker wrote the session since, the entry is
+stale and the session is restored from the store instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class LiveSession:
+    """A session in memory and what the host knows about it beyond the engine."""
+
+    session: Any  # engine.Session
+    document_hash: str
+    version: int
+    applied_seq: int
+    persist: bool
+    next_wakeup: float | None = None
+    created_at: float = 0.0
+
+
+def close_session(entry: LiveSession) -> None:
+    """Free what a session holds outside Python's heap (its JavaScript context)."""
+    entry.session.close()
+
+
+class SessionCache:
+    """Thread-safe LRU keyed by session id; ``take`` removes so one runner holds an entry."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, LiveSession] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def take(self, sessionid: str, version: int) -> LiveSession | None:
+        """The entry if it was left at ``version`` (removed from the cache), else None."""
+        with self._lock:
+            entry = self._entries.pop(sessionid, None)
+            if entry is not None and entry.version == version:
+                self.hits += 1
+                return entry
+            self.misses += 1
+        if entry is not None:
+            close_session(entry)
+        return None
+
+    def put(self, sessionid: str, entry: LiveSession) -> None:
+        """Keep ``entry`` as the most recently used, evicting the least recently used."""
+        evicted: list[LiveSession] = []
+        with self._lock:
+            self._entries[sessionid] = entry
+            self._entries.move_to_end(sessionid)
+            while len(self._entries) > self._capacity:
+                evicted.append(self._entries.popitem(last=False)[1])
+        for old in evicted:
+            close_session(old)
+
+    def drop(self, sessionid: str) -> None:
+        with self._lock:
+            entry = self._entries.pop(sessionid, None)
+        if entry is not None:
+            close_session(entry)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)

@@ -1,0 +1,328 @@
+"""The session host: runs one session's pending work on this worker, safely.
+
+One drain of a session: take the lease (its fence guards every write) → remove the
+``mailbox:`` safety item → read the record → carry out a leftover outbox → get the live
+session (cache, validated by version; else restore) → read the mailbox after
+``applied_seq`` → run the engine once over the whole batch → store the snapshot, the new
+``applied_seq`` and the outbox in one fenced write → dispatch the outbox → trim → repeat
+while the mailbox is not empty → release the lease → look at the mailbox once more (events
+that arrived while a busy wake-up was turned away). See docs/workers.md for why each step
+is where it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import Session
+from engine.effects import Effect
+from orchestrion.config import Config
+from orchestrion.errors import LeaseLost, VersionConflict
+from persistence.contract import FinishedSession, Lease, MailboxEntry, SessionRecord, Store
+from workers.cache import LiveSession, SessionCache
+from workers.codec import (
+    PendingStart,
+    TerminateRequest,
+    Transient,
+    decode_item,
+    decode_snapshot,
+    encode_effect,
+    encode_transient,
+)
+from workers.documents import DocumentCache
+from workers.outbox import Outbox
+from workers.wakeups import Waker, mailbox_item_id, wakeup_item_id
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_WAKEUP = -1.0
+"""``next_wakeup`` of a session restored from the store: the wake-up item must be rewritten."""
+
+NodeAlive = Callable[[str], bool]
+RouteOf = Callable[[str], str]
+
+
+class SessionMovedOnError(Exception):
+    """The session was taken over or changed under this runner: stop, drop the cache."""
+
+
+@dataclass
+class Batch:
+    """What one engine run over a batch of mailbox entries produced."""
+
+    effects: list[Effect] = field(default_factory=list)
+    status: str = "running"
+    final_state: str | None = None
+    next_wakeup: float | None = None
+    end_reason: str | None = None
+
+    def add(self, result: Any) -> None:
+        self.effects.extend(result.effects)
+        self.status = result.status
+        self.final_state = result.final_state
+        self.next_wakeup = result.next_wakeup
+
+
+class SessionHost:
+    """Drains sessions on this node; one instance per worker process, shared by its threads."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: Store,
+        node: str,
+        documents: DocumentCache,
+        cache: SessionCache,
+        outbox: Outbox,
+        waker: Waker,
+        node_alive: NodeAlive,
+        route_of: RouteOf,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._node = node
+        self._documents = documents
+        self._cache = cache
+        self._outbox = outbox
+        self._waker = waker
+        self._node_alive = node_alive
+        self._route_of = route_of
+        self._lease_ttl = config.worker.lease_ttl
+        self._batch_size = config.worker.batch_size
+        # Non-persisted sessions live here only: never evicted, lost with the process.
+        self._transient: dict[str, LiveSession] = {}
+        self._transient_lock = threading.Lock()
+
+    @property
+    def transient_count(self) -> int:
+        return len(self._transient)
+
+    def drain(self, sessionid: str) -> None:
+        """Apply every event accepted for the session so far (and due delayed sends)."""
+        while True:
+            applied = self._drain_once(sessionid)
+            if applied is None:
+                return  # busy elsewhere, gone, or handed on
+            # Events appended while we held the lease and whose wake-up was turned away.
+            if not self._store.read_mailbox(sessionid, applied, limit=1):
+                return
+
+    # -- one lease --------------------------------------------------------------------------
+    def _drain_once(self, sessionid: str) -> int | None:
+        """Drain under one lease; the applied_seq reached, or None when there is no more."""
+        now = time.time()
+        owner = f"{self._node}/{threading.get_ident()}"
+        lease = self._store.acquire_lease(sessionid, owner, self._lease_ttl, now)
+        if lease is None:
+            return None  # another runner holds it and looks at the mailbox when it is done
+        try:
+            self._store.remove_schedule(mailbox_item_id(sessionid))
+            record = self._store.read_session(sessionid)
+            if record is None:
+                return None
+            if record.outbox:  # a runner died between its write and its dispatch
+                self._outbox.dispatch(sessionid, record.version, record.outbox)
+                self._store.clear_outbox(sessionid, record.version)
+            return self._run_batches(record, lease, now)
+        except SessionMovedOnError:
+            self._cache.drop(sessionid)
+            return None
+        finally:
+            self._store.release_lease(lease)
+
+    def _run_batches(self, record: SessionRecord, lease: Lease, started: float) -> int | None:
+        sessionid = record.sessionid
+        loaded = self._load(record, lease)
+        if loaded is None:
+            return None
+        live, first = loaded
+        deadline = started + self._lease_ttl / 2
+        while True:
+            now = time.time()
+            entries = self._store.read_mailbox(sessionid, live.applied_seq, self._batch_size)
+            due = live.next_wakeup is not None and (
+                live.next_wakeup == UNKNOWN_WAKEUP or live.next_wakeup <= now
+            )
+            if not entries and first is None and not due:
+                break
+            batch = first or Batch(next_wakeup=live.next_wakeup)
+            first = None
+            self._apply(live, entries, batch, now)
+            if not self._store_batch(live, entries, batch, lease, now):
+                return None  # ended
+            if len(entries) < self._batch_size:
+                break
+            if time.time() > deadline:  # leave the lease well before it expires
+                self._keep(sessionid, live)
+                self._waker.wake(sessionid, self._route_of(sessionid))
+                return None
+        self._keep(sessionid, live)
+        return live.applied_seq
+
+    # -- loading ----------------------------------------------------------------------------
+    def _load(self, record: SessionRecord, lease: Lease) -> tuple[LiveSession, Batch | None] | None:
+        sessionid = record.sessionid
+        marker = decode_snapshot(record.snapshot)
+        if isinstance(marker, PendingStart):
+            return self._start(record, marker, lease)
+        if isinstance(marker, Transient):
+            with self._transient_lock:
+                live = self._transient.get(sessionid)
+            if live is not None and marker.node == self._node:
+                return live, None
+            self._transient_elsewhere(record, marker)
+            return None
+        live = self._cache.take(sessionid, record.version)
+        if live is None:
+            doc = self._documents.get(record.document_hash)
+            session = Session.restore(doc, marker, loader=self._documents.loader)
+            live = LiveSession(
+                session,
+                record.document_hash,
+                record.version,
+                record.applied_seq,
+                persist=True,
+                next_wakeup=UNKNOWN_WAKEUP,
+                created_at=record.created_at,
+            )
+            self._store.set_owner(sessionid, self._node)
+        return live, None
+
+    def _start(
+        self, record: SessionRecord, start: PendingStart, lease: Lease
+    ) -> tuple[LiveSession, Batch]:
+        sessionid = record.sessionid
+        doc = self._documents.get(record.document_hash, start.location)
+        session = Session.create(
+            doc,
+            sessionid=sessionid,
+            data=start.data,
+            parent=start.parent,
+            invokeid=start.invokeid,
+            loader=self._documents.loader,
+        )
+        now = time.time()
+        batch = Batch()
+        batch.add(session.start(now))
+        self._store.set_owner(sessionid, self._node)
+        live = LiveSession(
+            session,
+            record.document_hash,
+            record.version,
+            record.applied_seq,
+            persist=start.persist,
+            next_wakeup=None,
+            created_at=record.created_at,
+        )
+        if not start.persist:
+            marked = SessionRecord(
+                sessionid,
+                record.document_hash,
+                encode_transient(self._node),
+                record.version + 1,
+                record.applied_seq,
+                (),
+                record.created_at,
+                now,
+            )
+            self._write(marked, lease)
+            live.version = marked.version
+            with self._transient_lock:
+                self._transient[sessionid] = live
+        return live, batch
+
+    def _transient_elsewhere(self, record: SessionRecord, marker: Transient) -> None:
+        """A non-persisted session held by ``marker.node``: hand on the wake-up, or end it."""
+        if marker.node != self._node and self._node_alive(marker.node):
+            self._waker.send(record.sessionid, self._route_of(record.sessionid))
+            return
+        # Its worker died (or restarted): the state was never stored, as with ORS.
+        log.warning("non-persisted session %s was lost with node %s", record.sessionid, marker.node)
+        self._finish(record.sessionid, None, "lost")
+
+    # -- running ----------------------------------------------------------------------------
+    def _apply(
+        self, live: LiveSession, entries: list[MailboxEntry], batch: Batch, now: float
+    ) -> None:
+        session = live.session
+        queued = False
+        for entry in entries:
+            item = decode_item(entry.payload)
+            if isinstance(item, TerminateRequest):
+                if queued:
+                    batch.add(session.run(now))
+                batch.add(session.terminate(now))
+                batch.status = "final"
+                batch.end_reason = item.reason
+                break
+            session.enqueue(item)
+            queued = True
+        else:
+            batch.add(session.run(now))
+        if entries:
+            live.applied_seq = entries[-1].seq
+
+    def _store_batch(
+        self, live: LiveSession, entries: list[MailboxEntry], batch: Batch, lease: Lease, now: float
+    ) -> bool:
+        """Store (if persisted), dispatch, trim, reschedule; False once the session ended."""
+        sessionid = live.session.sessionid
+        outbox = tuple(encode_effect(effect) for effect in batch.effects)
+        version = live.version + 1
+        if live.persist:
+            record = SessionRecord(
+                sessionid,
+                live.document_hash,
+                json.dumps(live.session.snapshot()),
+                version,
+                live.applied_seq,
+                outbox,
+                live.created_at,
+                now,
+            )
+            self._write(record, lease)
+        live.version = version
+        self._outbox.dispatch(sessionid, version, outbox)
+        if live.persist and outbox:
+            self._store.clear_outbox(sessionid, version)
+        if batch.status == "final":
+            self._finish(sessionid, batch.final_state, batch.end_reason or "final")
+            return False
+        if entries:
+            self._store.trim_mailbox(sessionid, live.applied_seq)
+        if batch.next_wakeup != live.next_wakeup:
+            if batch.next_wakeup is None:
+                self._store.remove_schedule(wakeup_item_id(sessionid))
+            else:
+                self._waker.schedule_wakeup(sessionid, batch.next_wakeup)
+        live.next_wakeup = batch.next_wakeup
+        return True
+
+    def _write(self, record: SessionRecord, lease: Lease) -> None:
+        try:
+            self._store.write_session(record, fence=lease.fence)
+        except (LeaseLost, VersionConflict) as exc:
+            log.info("session %s moved on under this runner: %s", record.sessionid, exc)
+            raise SessionMovedOnError(record.sessionid) from exc
+
+    def _finish(self, sessionid: str, final_state: str | None, reason: str) -> None:
+        self._store.finish_session(
+            sessionid,
+            FinishedSession(sessionid, final_state, time.time(), reason),
+            self._config.persistence.finished_ttl,
+        )
+        self._store.remove_schedule(wakeup_item_id(sessionid))
+        self._cache.drop(sessionid)
+        with self._transient_lock:
+            self._transient.pop(sessionid, None)
+
+    def _keep(self, sessionid: str, live: LiveSession) -> None:
+        if live.persist:
+            self._cache.put(sessionid, live)

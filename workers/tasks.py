@@ -1,0 +1,43 @@
+"""The one Celery task: wake sessions (a batch of session ids) and drain each one.
+
+A message names sessions, not events: the events are in the store's mailboxes. A session
+that fails to drain (store outage) has its safety-net item re-armed and the message is
+retried later, so a failure delays work and loses none.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+
+from workers.celery_app import WAKE_TASK
+from workers.host import SessionHost
+from workers.wakeups import Waker
+
+log = logging.getLogger(__name__)
+
+RETRY_BACKOFF_MAX_S = 30
+
+
+def register_tasks(app: Celery, host: SessionHost, waker: Waker) -> None:
+    """Bind the wake task of ``app`` to ``host`` (one per worker process)."""
+
+    @app.task(name=WAKE_TASK, bind=True, max_retries=None, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    def wake(task: Any, sessionids: list[str]) -> None:
+        failed: list[str] = []
+        for sessionid in sessionids:
+            try:
+                host.drain(sessionid)
+            except Exception:
+                log.exception("draining session %s failed; retrying later", sessionid)
+                failed.append(sessionid)
+        if failed:
+            for sessionid in failed:
+                try:
+                    waker.arm(sessionid)
+                except Exception:
+                    log.warning("could not re-arm session %s (store down?)", sessionid)
+            countdown = min(2**task.request.retries, RETRY_BACKOFF_MAX_S)
+            raise task.retry(args=[failed], countdown=countdown)
