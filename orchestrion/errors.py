@@ -75,3 +75,16 @@ class LeaseLost(StoreError):
 
 class BrokerUnavailable(OrchestrionError):
     """The Celery broker cannot be reached."""
+
+
+class InvalidRequest(OrchestrionError):
+    """A request (HTTP body, parameter, command-line input) is malformed or not allowed.
+
+    ``code`` is a stable machine-readable name; ``where`` names the offending part
+    (a field path such as ``data.x``, a parameter, a header), or is None.
+    """
+
+    def __init__(self, message: str, *, code: str = "invalid_request", where: str | None = None):
+        self.code = code
+        self.where = where
+        super().__init__(message)
