@@ -12,6 +12,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from persistence.alarm import Alarm
+
+MAILBOX_DEDUP_WINDOW = 1000
+"""How many sequence numbers back an applied and trimmed event id is still remembered.
+
+An event whose id was trimmed less than this many events ago is still recognised as a
+duplicate by ``append_events``; older ids are forgotten to bound the bytes per session.
+"""
+
 
 @dataclass(frozen=True)
 class SessionRecord:
@@ -106,7 +115,11 @@ class Store(ABC):
 
         A new session is written with version 1. Raises ``VersionConflict`` when the
         stored version is not ``record.version - 1``, and ``LeaseLost`` when ``fence`` is
-        given and is not the fence of the session's current lease.
+        given and is not the fence of the session's current lease (a released lease has
+        none). The fence is checked before the version.
+
+        Writing a record whose version and snapshot equal the stored ones is a no-op that
+        succeeds, so that retrying a write whose reply was lost is harmless.
         """
 
     @abstractmethod
@@ -184,7 +197,11 @@ class Store(ABC):
     # -- ownership ------------------------------------------------------------------------
     @abstractmethod
     def set_owner(self, sessionid: str, node: str) -> None:
-        """Record that ``node`` owns the session, in both indexes (session → node, node → sessions)."""
+        """Record that ``node`` owns the session in both indexes.
+
+        The indexes are session → node and node → sessions; a previous owner's entry for
+        the session is dropped.
+        """
 
     @abstractmethod
     def owner_of(self, sessionid: str) -> str | None:
@@ -204,10 +221,26 @@ class Store(ABC):
 
     @abstractmethod
     def remove_node(self, node: str) -> None:
-        """Forget a node (after its sessions were taken over)."""
+        """Forget a node (after its sessions were taken over).
+
+        Drops its heartbeat, its node → sessions index and the session → node entries
+        that still name it.
+        """
 
     # -- lifecycle ------------------------------------------------------------------------
-    def ping(self) -> None:  # noqa: B027 - optional hook with a sane default
+    _never_raised = Alarm()
+
+    @property
+    def alarm(self) -> Alarm:
+        """The store alarm: active while the backend cannot be reached.
+
+        ``persistence.open_store`` wraps the backend in ``ResilientStore``, whose alarm is
+        raised on ``StoreUnavailable`` and cleared when the store answers again. A bare
+        backend reports an alarm that is never raised.
+        """
+        return self._never_raised
+
+    def ping(self) -> None:
         """Raise ``StoreUnavailable`` if the backend cannot be reached."""
         self.read_session("__ping__")
 
