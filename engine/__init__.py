@@ -1,1 +1,8 @@
 """The SCXML 1.0 interpreter (ECMAScript and null data models); pure, snapshot-able."""
+
+from engine.document import load_document
+from engine.events import Event
+from engine.model import Document
+from engine.session import Session, SnapshotError, StepResult
+
+__all__ = ["Document", "Event", "Session", "SnapshotError", "StepResult", "load_document"]
