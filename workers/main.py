@@ -46,7 +46,7 @@ class WorkerNode:
             cache=self.cache,
             outbox=Outbox(self.orchestrator),
             waker=self.orchestrator.waker,
-            node_alive=self.node_alive,
+            node_alive=self.orchestrator.node_alive,
             route_of=self.orchestrator.route_of,
         )
         register_tasks(self.orchestrator.app, self.host, self.orchestrator.waker)
@@ -56,11 +56,6 @@ class WorkerNode:
     @property
     def queues(self) -> list[str]:
         return [SHARED_QUEUE, node_queue(self.node)]
-
-    def node_alive(self, node: str) -> bool:
-        """Whether ``node`` heart-beat within ``[scheduler] dead-node-after``."""
-        limit = time.time() - self.config.scheduler.dead_node_after
-        return any(info.node == node and info.heartbeat_at >= limit for info in self.store.nodes())
 
     def beat_once(self) -> None:
         info: dict[str, Any] = {
@@ -93,7 +88,7 @@ class WorkerNode:
             without_gossip=True,
             without_mingle=True,
             without_heartbeat=True,
-            loglevel="INFO",
+            loglevel="WARNING",
             optimization="fair",
         )
         worker.start()

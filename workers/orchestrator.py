@@ -79,6 +79,7 @@ class Orchestrator:
         self.waker = Waker(store, self._publish, grace_s=config.worker.lease_ttl)
         self._routes: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._routes_lock = threading.Lock()
+        self._owner_of_queue: dict[str, str] = {}
 
     @classmethod
     def from_config(cls, config: Config) -> Orchestrator:
@@ -253,7 +254,14 @@ class Orchestrator:
             queue = self._route(sessionid, fresh=True)
         except SessionNotFound:
             return
+        if queue != SHARED_QUEUE and not self.node_alive(self._owner_of_queue[queue]):
+            queue = SHARED_QUEUE  # its node died: any worker declares the session lost
         self.waker.wake(sessionid, queue)
+
+    def node_alive(self, node: str) -> bool:
+        """Whether ``node`` heart-beat within ``[scheduler] dead-node-after``."""
+        limit = time.time() - self.config.scheduler.dead_node_after
+        return any(info.node == node and info.heartbeat_at >= limit for info in self._store.nodes())
 
     def query(self, sessionid: str) -> dict[str, Any]:
         """The session's state: status, configuration and data model (``SessionNotFound``).
@@ -322,7 +330,10 @@ class Orchestrator:
                 self._routes.pop(sessionid, None)
             raise SessionNotFound(f"no session {sessionid}")
         state = decode_snapshot(record.snapshot)
-        queue = node_queue(state.node) if isinstance(state, Transient) else SHARED_QUEUE
+        queue = SHARED_QUEUE
+        if isinstance(state, Transient):
+            queue = node_queue(state.node)
+            self._owner_of_queue[queue] = state.node
         if not isinstance(state, PendingStart):  # a pending start may still become transient
             with self._routes_lock:
                 self._routes[sessionid] = (queue, now + ROUTE_TTL_S)
