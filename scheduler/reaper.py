@@ -1,0 +1,120 @@
+"""Hung-session reaping: terminate sessions past their lifetime or idle deadline.
+
+The scan (the ``system:reap-scan`` item, run by exactly one beat every ``reap_interval``)
+walks the ownership indexes (every node's sessions) and, for each session whose deadline
+falls before the next scan, stores a ``reap:<sessionid>`` item due at that deadline. The
+sweep fires it like any other item, so it is claimed once and retried if a beat dies.
+Firing re-reads the session: a session that was active since the scan is not reaped.
+
+Deadlines: ``created_at + max-lifetime`` and ``max(updated_at, pending wake-up) +
+idle-timeout``; a session waiting for its own delayed send is not idle before that send.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from orchestrion.config import OrchestrationConfig
+from orchestrion.errors import SessionNotFound
+from persistence.contract import ScheduleItem, SessionRecord, Store
+from scheduler import items
+from scheduler.control import SessionControl
+from scheduler.limits import LimitsByDocument
+
+log = logging.getLogger(__name__)
+
+MAX_LIFETIME = "max-lifetime"
+IDLE_TIMEOUT = "idle-timeout"
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a session is to be reaped, and why."""
+
+    at: float
+    reason: str
+    limit_s: float
+
+
+class Reaper:
+    """Finds sessions past their limits and terminates them."""
+
+    def __init__(self, store: Store, control: SessionControl, config: OrchestrationConfig) -> None:
+        self._store = store
+        self._control = control
+        self._limits = LimitsByDocument(store, config)
+
+    def deadline(self, record: SessionRecord) -> Deadline | None:
+        """The earliest deadline of a session, or None when no limit applies."""
+        limits = self._limits.limits(record.document_hash)
+        found: list[Deadline] = []
+        if limits.max_lifetime_s > 0:
+            found.append(
+                Deadline(
+                    record.created_at + limits.max_lifetime_s, MAX_LIFETIME, limits.max_lifetime_s
+                )
+            )
+        if limits.idle_timeout_s > 0:
+            active_at = max(record.updated_at, self._pending_wakeup(record.sessionid))
+            found.append(
+                Deadline(active_at + limits.idle_timeout_s, IDLE_TIMEOUT, limits.idle_timeout_s)
+            )
+        return min(found, key=lambda d: d.at) if found else None
+
+    def scan(self, now: float, horizon_s: float) -> int:
+        """Store a reap item for every session due by ``now + horizon_s``; return how many."""
+        stored = 0
+        for node in self._store.nodes():
+            for sessionid in self._store.sessions_of(node.node):
+                record = self._store.read_session(sessionid)
+                if record is None:
+                    continue
+                deadline = self.deadline(record)
+                if deadline is None or deadline.at > now + horizon_s:
+                    continue
+                reap_id = items.item_id(items.REAP, sessionid)
+                existing = self._store.get_schedule(reap_id)
+                if existing is not None and existing.due_at == deadline.at:
+                    continue  # already planned (re-putting it would drop a claim)
+                self._store.put_schedule(
+                    ScheduleItem(
+                        reap_id,
+                        deadline.at,
+                        items.REAP,
+                        {"sessionid": sessionid, "reason": deadline.reason},
+                    )
+                )
+                stored += 1
+        return stored
+
+    def reap(self, item: ScheduleItem, now: float) -> bool:
+        """Fire a reap item: terminate the session if its deadline has really passed.
+
+        Returns True when the item is done (reaped, gone, or not due any more: the next
+        scan plans it again).
+        """
+        sessionid = str(item.payload.get("sessionid") or items.key_of(item))
+        record = self._store.read_session(sessionid)
+        if record is None:
+            return True
+        deadline = self.deadline(record)
+        if deadline is None or deadline.at > now:
+            return True
+        try:
+            self._control.terminate(sessionid, reason=deadline.reason)
+        except SessionNotFound:
+            return True
+        age = now - (record.created_at if deadline.reason == MAX_LIFETIME else record.updated_at)
+        log.info(
+            "session %s reaped: %s (%.0f s, limit %.0f s), terminated and removed",
+            sessionid,
+            deadline.reason,
+            age,
+            deadline.limit_s,
+        )
+        return True
+
+    def _pending_wakeup(self, sessionid: str) -> float:
+        wakeup = self._store.get_schedule(items.item_id(items.WAKEUP, sessionid))
+        return 0.0 if wakeup is None else wakeup.due_at

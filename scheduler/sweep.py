@@ -1,0 +1,192 @@
+"""The due → claim → fire → remove cycle, shared by every beat process.
+
+:meth:`Sweeper.sweep` reads the items due within ``lookahead`` and claims each one (in
+the executor: claims are store round trips). A claim won is held in a local heap until
+its due time; :meth:`Sweeper.fire_ready` hands every item whose time has come to the
+executor, which fires it and removes it when done. Several beats may sweep the same
+store: the atomic claim gives each item to exactly one of them, and a claim not followed
+by a removal (the beat died) expires after ``claim_ttl`` so that another beat fires it.
+
+An item claimed ahead of its time is re-read just before it fires, so that a cancel or
+reschedule in the last ``lookahead`` seconds is honoured. A claim held for so long that it
+may have expired (by another beat's clock) is not fired here: whoever claims it next does.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from orchestrion.config import SchedulerConfig
+from orchestrion.errors import StoreError
+from orchestrion.metrics import QUEUE_DEPTH, STORE_ERRORS
+from persistence.contract import ScheduleItem, Store
+from scheduler.handlers import Handlers, Outcome
+
+log = logging.getLogger(__name__)
+
+CLAIM_CHUNK = 32
+Clock = Callable[[], float]
+
+
+@dataclass(order=True)
+class _Claimed:
+    due_at: float
+    order: int
+    item: ScheduleItem = field(compare=False)
+    claimed_at: float = field(compare=False)
+
+
+class Sweeper:
+    """Claims due items for one beat and fires them on time."""
+
+    def __init__(
+        self,
+        store: Store,
+        handlers: Handlers,
+        *,
+        claimant: str,
+        config: SchedulerConfig,
+        executor: Executor,
+        clock: Clock,
+        batch: int = 1000,
+    ) -> None:
+        self._store = store
+        self._handlers = handlers
+        self._claimant = claimant
+        self._config = config
+        self._executor = executor
+        self._clock = clock
+        self._batch = batch
+        self._heap: list[_Claimed] = []
+        self._order = itertools.count()
+        self._inflight: set[str] = set()
+        self.changed = threading.Condition()
+        # claimed, lost_claims, fired, retried, skipped: for health and tests.
+        self.stats: Counter[str] = Counter()
+        # Beyond this age a claim may look expired to a beat whose clock is ahead.
+        self._claim_safe_s = max(config.claim_ttl - 2 * config.max_clock_skew, 0.0)
+
+    def sweep(self, now: float) -> int:
+        """Read due items and start claiming the new ones; return how many were new.
+
+        Raises ``StoreUnavailable`` (and other ``StoreError``) from the read.
+        """
+        due = self._store.due_schedules(now + self._config.lookahead, now, self._batch)
+        with self.changed:
+            fresh = [item for item in due if item.item_id not in self._inflight]
+            self._inflight.update(item.item_id for item in fresh)
+        QUEUE_DEPTH.labels("schedule_due").set(len(due))
+        for start in range(0, len(fresh), CLAIM_CHUNK):
+            self._submit(self._claim, fresh[start : start + CLAIM_CHUNK])
+        return len(fresh)
+
+    def fire_ready(self, now: float) -> int:
+        """Hand every claimed item due by ``now`` to the executor; return how many."""
+        ready: list[_Claimed] = []
+        with self.changed:
+            while self._heap and self._heap[0].due_at <= now:
+                ready.append(heapq.heappop(self._heap))
+        for claimed in ready:
+            self._submit(self._fire, claimed)
+        return len(ready)
+
+    def next_due(self) -> float | None:
+        """The due time of the earliest claimed item waiting here."""
+        with self.changed:
+            return self._heap[0].due_at if self._heap else None
+
+    def release_unfired(self) -> int:
+        """Give back the claims of items not fired yet (on a clean stop), so that another
+        beat fires them on time instead of after ``claim_ttl``. Re-storing an unchanged
+        item drops its claim."""
+        with self.changed:
+            unfired, self._heap = self._heap, []
+        released = 0
+        for claimed in unfired:
+            try:
+                if self._store.get_schedule(claimed.item.item_id) == claimed.item:
+                    self._store.put_schedule(claimed.item)
+                    released += 1
+            except StoreError as exc:
+                log.warning("could not release %s (its claim expires): %s", claimed.item, exc)
+        return released
+
+    def inflight(self) -> int:
+        with self.changed:
+            return len(self._inflight)
+
+    def _claim(self, batch: list[ScheduleItem]) -> None:
+        for index, item in enumerate(batch):
+            now = self._clock()
+            try:
+                won = self._store.claim_schedule(
+                    item.item_id, self._claimant, self._config.claim_ttl, now
+                )
+            except StoreError as exc:
+                STORE_ERRORS.labels(type(exc).__name__).inc()
+                log.warning("claiming schedule items failed: %s", exc)
+                self._release(item.item_id for item in batch[index:])
+                return
+            if not won:
+                self._count("lost_claims")
+                self._release([item.item_id])
+                continue
+            self._count("claimed")
+            with self.changed:
+                heapq.heappush(self._heap, _Claimed(item.due_at, next(self._order), item, now))
+                self.changed.notify_all()
+
+    def _fire(self, claimed: _Claimed) -> None:
+        item = claimed.item
+        try:
+            now = self._clock()
+            if now - claimed.claimed_at > self._claim_safe_s:
+                self._count("skipped")
+                log.warning("claim on %s held too long; leaving it to expire", item.item_id)
+                return
+            if item.due_at > claimed.claimed_at and self._store.get_schedule(item.item_id) != item:
+                self._count("skipped")
+                return  # cancelled or rescheduled since it was claimed
+            outcome = self._handlers.fire(item, now)
+            if outcome is Outcome.RETRY:
+                self._count("retried")
+                return
+            self._count("fired")
+            if outcome is Outcome.DONE:
+                self._remove_if_unchanged(item)
+        except StoreError as exc:
+            STORE_ERRORS.labels(type(exc).__name__).inc()
+            self._count("retried")
+            log.warning("firing %s failed, it will be retried: %s", item.item_id, exc)
+        except Exception:
+            self._count("retried")
+            log.exception("firing %s failed, it will be retried", item.item_id)
+        finally:
+            self._release([item.item_id])
+
+    def _remove_if_unchanged(self, item: ScheduleItem) -> None:
+        # Someone may have stored a new item under this id while it fired (a reschedule);
+        # that one must stay. The window between the read and the delete is tiny.
+        if self._store.get_schedule(item.item_id) == item:
+            self._store.remove_schedule(item.item_id)
+
+    def _release(self, item_ids: Iterable[str]) -> None:
+        with self.changed:
+            self._inflight.difference_update(item_ids)
+
+    def _count(self, name: str) -> None:
+        with self.changed:
+            self.stats[name] += 1
+
+    def _submit(self, fn: Callable[..., None], arg: object) -> None:
+        try:
+            self._executor.submit(fn, arg)
+        except RuntimeError:
+            log.debug("executor shut down; dropping work (claims expire and are retried)")

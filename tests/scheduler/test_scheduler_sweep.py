@@ -1,0 +1,179 @@
+"""The due -> claim -> fire -> remove cycle on the in-memory store: exactly once, claim
+expiry, cancels and reschedules during firing."""
+
+from __future__ import annotations
+
+from scheduler_fakes import (
+    DeferredExecutor,
+    ManualClock,
+    RecordingControl,
+    make_sweeper,
+    scheduler_config,
+)
+
+from orchestrion.errors import StoreUnavailable
+from persistence.contract import ScheduleItem
+from persistence.memory import MemoryStore
+from scheduler import items
+from scheduler.schedules import schedule_start, schedule_terminate
+
+
+def cycle(*sweepers: object, now: float) -> None:
+    for sweeper in sweepers:
+        sweeper.sweep(now)  # type: ignore[attr-defined]
+    for sweeper in sweepers:
+        sweeper.fire_ready(now)  # type: ignore[attr-defined]
+
+
+def test_two_beats_fire_each_due_item_exactly_once() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    run_a, run_b = DeferredExecutor(), DeferredExecutor()
+    a = make_sweeper(store, control, clock, claimant="beat-a", executor=run_a)
+    b = make_sweeper(store, control, clock, claimant="beat-b", executor=run_b)
+    for n in range(200):
+        schedule_start(store, clock.now + (n % 20) * 0.1, sessionid=f"s{n}", document_hash="h")
+    for _ in range(40):
+        now = clock.advance(0.05)
+        a.sweep(now)
+        b.sweep(now)  # both read the same due items before either claims
+        run_a.run_pending()
+        run_b.run_pending()
+        a.fire_ready(now)
+        b.fire_ready(now)
+        run_b.run_pending()
+        run_a.run_pending()
+    started = [call.sessionid for call in control.ops("start")]
+    assert sorted(started) == sorted(f"s{n}" for n in range(200))
+    assert store.list_schedules(items.START) == []
+    assert a.stats["claimed"] + b.stats["claimed"] == 200
+    assert a.stats["lost_claims"] + b.stats["lost_claims"] > 0  # they really competed
+
+
+def test_items_fire_at_their_time_not_when_first_seen() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    sweeper = make_sweeper(store, control, clock)
+    due = clock.now + 0.8
+    schedule_start(store, due, sessionid="later", document_hash="h")
+    sweeper.sweep(clock.now)  # within lookahead: claimed now
+    assert sweeper.next_due() == due
+    assert sweeper.fire_ready(clock.advance(0.5)) == 0
+    assert control.ops("start") == []
+    assert sweeper.fire_ready(clock.advance(0.3)) == 1
+    (call,) = control.ops("start")
+    assert call.args["idealtime"] == due
+
+
+def test_a_claim_of_a_dead_beat_expires_and_another_beat_fires_it() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    config = scheduler_config(claim_ttl=5.0)
+    dead = make_sweeper(store, control, clock, claimant="dead", config=config)
+    live = make_sweeper(store, control, clock, claimant="live", config=config)
+    schedule_start(store, clock.now, sessionid="s1", document_hash="h")
+    dead.sweep(clock.now)  # claims, then "dies" before firing
+    cycle(live, now=clock.advance(1.0))
+    assert control.ops("start") == []  # still claimed by the dead beat
+    cycle(live, now=clock.advance(4.5))
+    assert [call.sessionid for call in control.ops("start")] == ["s1"]
+    assert store.get_schedule("start:s1") is None
+
+
+def test_a_cancel_after_the_early_claim_is_honoured() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    sweeper = make_sweeper(store, control, clock)
+    schedule_start(store, clock.now + 0.5, sessionid="s1", document_hash="h")
+    sweeper.sweep(clock.now)
+    store.remove_schedule("start:s1")
+    sweeper.fire_ready(clock.advance(0.5))
+    assert control.ops("start") == []
+    assert sweeper.stats["skipped"] == 1
+
+
+def test_an_item_rescheduled_while_firing_is_not_removed() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    sweeper = make_sweeper(store, control, clock)
+    schedule_terminate(store, "s1", clock.now)
+    later = clock.now + 60
+
+    def reschedule_during_fire(sessionid: str, *, reason: str = "") -> None:
+        schedule_terminate(store, sessionid, later)
+
+    control.terminate = reschedule_during_fire  # type: ignore[method-assign]
+    cycle(sweeper, now=clock.now)
+    kept = store.get_schedule("terminate:s1")
+    assert kept is not None and kept.due_at == later
+
+
+def test_transient_failures_retry_after_the_claim_expires() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    config = scheduler_config(claim_ttl=3.0)
+    sweeper = make_sweeper(store, control, clock, config=config)
+    schedule_start(store, clock.now, sessionid="s1", document_hash="h")
+    control.fail_with = StoreUnavailable("redis down")
+    cycle(sweeper, now=clock.now)
+    assert sweeper.stats["retried"] == 1
+    assert store.get_schedule("start:s1") is not None
+    control.fail_with = None
+    cycle(sweeper, now=clock.advance(1.0))
+    assert control.ops("start") == []  # claim still held
+    cycle(sweeper, now=clock.advance(2.5))
+    assert [call.sessionid for call in control.ops("start")] == ["s1"]
+
+
+def test_terminate_of_a_session_that_is_gone_is_done() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl(missing={"gone"})
+    sweeper = make_sweeper(store, control, clock)
+    schedule_terminate(store, "gone", clock.now)
+    cycle(sweeper, now=clock.now)
+    assert store.get_schedule("terminate:gone") is None
+    assert control.ops("terminate")[0].args["reason"] == "scheduled"
+
+
+def test_a_wakeup_wakes_and_stays_claimed_for_the_worker_to_rewrite() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    config = scheduler_config(claim_ttl=10.0)
+    sweeper = make_sweeper(store, control, clock, config=config)
+    _store_session(store, "s1")
+    store.put_schedule(items.wakeup_item("s1", clock.now))
+    cycle(sweeper, now=clock.now)
+    assert [call.sessionid for call in control.ops("wake")] == ["s1"]
+    assert store.get_schedule("wakeup:s1") is not None  # the worker removes or rewrites it
+    cycle(sweeper, now=clock.advance(5))
+    assert len(control.ops("wake")) == 1
+    cycle(sweeper, now=clock.advance(6))  # no worker acted: the safety net fires again
+    assert len(control.ops("wake")) == 2
+
+
+def test_a_wakeup_for_an_ended_session_is_dropped() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    sweeper = make_sweeper(store, control, clock)
+    store.put_schedule(ScheduleItem("mailbox:gone", clock.now, items.WAKEUP, {"sessionid": "gone"}))
+    cycle(sweeper, now=clock.now)
+    assert control.ops("wake") == []
+    assert store.get_schedule("mailbox:gone") is None
+
+
+def test_release_unfired_gives_claims_back() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    stopping = make_sweeper(store, control, clock, claimant="a")
+    other = make_sweeper(store, control, clock, claimant="b")
+    schedule_start(store, clock.now + 0.5, sessionid="s1", document_hash="h")
+    stopping.sweep(clock.now)
+    assert stopping.release_unfired() == 1
+    cycle(other, now=clock.advance(0.5))
+    assert [call.sessionid for call in control.ops("start")] == ["s1"]
+
+
+def _store_session(store: MemoryStore, sessionid: str) -> None:
+    from persistence.contract import SessionRecord
+
+    store.write_session(SessionRecord(sessionid, "h", "{}", 1, created_at=1.0, updated_at=1.0))
