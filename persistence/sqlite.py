@@ -83,7 +83,8 @@ class SqliteStore(Store):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         with self._errors(), self._write() as db:
-            db.executescript(SCHEMA)
+            for statement in SCHEMA.split(";"):
+                db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- connections ------------------------------------------------------------------------
