@@ -1,0 +1,206 @@
+"""The session host against a store, driven by hand: fencing, cache validation, outbox.
+
+Runs on the in-memory store and on a real Redis store (same contract), with simulated
+nodes (``rig``) so that the test decides which node runs a session and when.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from procs import counter_doc
+from rig import Node, make_node
+
+from orchestrion.errors import LeaseLost
+from persistence.contract import Lease, MailboxEntry, Store
+from persistence.memory import MemoryStore
+from persistence.redis_store import RedisStore
+
+PINGER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+       datamodel="ecmascript" initial="idle" _persist="true">
+  <datamodel><data id="target" expr="''"/></datamodel>
+  <state id="idle">
+    <transition event="go">
+      <send eventexpr="'item'" targetexpr="'#_scxml_' + _event.data.target"
+            namelist="seq"/>
+    </transition>
+  </state>
+  <script>var seq = 7;</script>
+</scxml>"""
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    server = request.getfixturevalue("redis_server")
+    backend = RedisStore.from_url(server.url, prefix=f"t{uuid.uuid4().hex[:8]}")
+    yield backend
+    backend.close()
+
+
+def seen(node: Node, sessionid: str) -> list[Any]:
+    values: list[Any] = node.orchestrator.query(sessionid)["datamodel"]["seen"]
+    return values
+
+
+def test_events_are_applied_once_in_order_and_the_mailbox_is_trimmed(store: Store) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc())
+    for seq in range(5):
+        a.orchestrator.send_event(sid, "item", {"seq": seq}, event_id=f"e{seq}")
+    a.orchestrator.send_event(sid, "item", {"seq": 2}, event_id="e2")  # a duplicate
+    a.host.drain(sid)
+    assert seen(a, sid) == [0, 1, 2, 3, 4]
+    record = store.read_session(sid)
+    assert record is not None
+    assert store.read_mailbox(sid, 0) == []
+    assert store.owner_of(sid) == "a"
+    assert store.get_schedule(f"mailbox:{sid}") is None
+    assert record.outbox == ()
+
+
+class StealingStore:
+    """Delegates to a real store; on the first mailbox read, another owner takes the lease."""
+
+    def __init__(self, inner: Store, ttl_s: float) -> None:
+        self._inner = inner
+        self._ttl_s = ttl_s
+        self.stolen: Lease | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def acquire_lease(self, sessionid: str, owner: str, ttl_s: float, now: float) -> Lease | None:
+        return self._inner.acquire_lease(sessionid, owner, self._ttl_s, now)
+
+    def read_mailbox(self, sessionid: str, after_seq: int, limit: int = 1000) -> list[MailboxEntry]:
+        entries = self._inner.read_mailbox(sessionid, after_seq, limit)
+        if self.stolen is None:
+            import time
+
+            # The first runner's lease has expired (ttl ~0): another node takes it over.
+            time.sleep(0.05)
+            self.stolen = self._inner.acquire_lease(sessionid, "thief", 30, time.time())
+        return entries
+
+
+def test_a_runner_whose_lease_was_taken_cannot_write(store: Store) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.host.drain(sid)
+    before = store.read_session(sid)
+    assert before is not None
+    a.orchestrator.send_event(sid, "item", {"seq": 1})
+    stealing = StealingStore(store, ttl_s=0.01)
+    slow = make_node(stealing, "slow")  # type: ignore[arg-type]
+    slow.host.drain(sid)
+    assert stealing.stolen is not None, "the thief got the lease"
+    after = store.read_session(sid)
+    assert after is not None
+    assert after.version == before.version, "the fenced write was refused"
+    assert len(store.read_mailbox(sid, 0)) == 1, "the event is still there for the new owner"
+    with pytest.raises(LeaseLost):
+        store.write_session(after.__class__(**{**after.__dict__, "version": after.version + 1}),
+                            fence=stealing.stolen.fence - 1)
+    store.release_lease(stealing.stolen)
+    a.host.drain(sid)
+    assert seen(a, sid) == [1]
+
+
+def test_the_cache_is_used_only_while_the_stored_version_matches(store: Store) -> None:
+    a, b = make_node(store, "a"), make_node(store, "b")
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.orchestrator.send_event(sid, "item", {"seq": 0})
+    a.host.drain(sid)
+    a.orchestrator.send_event(sid, "item", {"seq": 1})
+    a.host.drain(sid)
+    assert (a.cache.hits, a.cache.misses) == (1, 0), "second run used the cached session"
+    b.orchestrator.send_event(sid, "item", {"seq": 2})
+    b.host.drain(sid)  # node b restores it from the store and moves the version on
+    assert store.owner_of(sid) == "b"
+    a.orchestrator.send_event(sid, "item", {"seq": 3})
+    a.host.drain(sid)
+    assert a.cache.misses == 1, "a's cached copy was stale and not used"
+    assert seen(a, sid) == [0, 1, 2, 3]
+    assert store.owner_of(sid) == "a"
+
+
+class CrashingDispatchError(Exception):
+    pass
+
+
+def test_an_outbox_left_by_a_crash_is_dispatched_once(store: Store) -> None:
+    a = make_node(store, "a")
+    target = a.orchestrator.start_session(source=counter_doc())
+    pinger = a.orchestrator.start_session(source=PINGER)
+    a.host.drain(target)
+    a.host.drain(pinger)
+    a.orchestrator.send_event(pinger, "go", {"target": target})
+
+    crashing = make_node(store, "crashing")
+    original = crashing.host._outbox.dispatch
+
+    def crash(*args: Any) -> None:
+        raise CrashingDispatchError
+
+    crashing.host._outbox.dispatch = crash  # type: ignore[method-assign,assignment]
+    with pytest.raises(CrashingDispatchError):
+        crashing.host.drain(pinger)
+    crashing.host._outbox.dispatch = original  # type: ignore[method-assign]
+    record = store.read_session(pinger)
+    assert record is not None and len(record.outbox) == 1, "stored with its outbox"
+    assert store.read_mailbox(target, 0) == [], "nothing left before the state was stored"
+
+    lease = store.acquire_lease(pinger, "crashing/x", 0.01, 0)  # the crashed lease expires
+    assert lease is not None
+    a.host.drain(pinger)  # the next runner dispatches the leftover outbox
+    a.host._outbox.dispatch(pinger, record.version, record.outbox)  # and again: a no-op
+    entries = store.read_mailbox(target, 0)
+    assert len(entries) == 1
+    assert json.loads(entries[0].payload)["event"]["data"] == {"seq": 7}
+    after = store.read_session(pinger)
+    assert after is not None and after.outbox == ()
+    a.host.drain(target)
+    assert seen(a, target) == [7]
+
+
+def test_terminate_is_ordered_after_the_events_accepted_before_it(store: Store) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.orchestrator.send_event(sid, "item", {"seq": 0})
+    a.orchestrator.terminate(sid, reason="reaped")
+    a.orchestrator.terminate(sid, reason="reaped")  # repeated: deduplicated
+    a.host.drain(sid)
+    finished = store.read_finished(sid)
+    assert finished is not None and finished.reason == "reaped"
+    assert store.read_session(sid) is None
+    assert a.orchestrator.query(sid)["status"] == "finished"
+
+
+def test_delayed_sends_put_a_wakeup_item_at_the_next_due_time(store: Store) -> None:
+    doc = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="wait"
+      _persist="true">
+      <state id="wait">
+        <onentry><send event="tick" delay="60s"/></onentry>
+        <transition event="tick" target="end"/>
+      </state>
+      <final id="end"/>
+    </scxml>"""
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=doc)
+    import time
+
+    before = time.time()
+    a.host.drain(sid)
+    item = store.get_schedule(f"wakeup:{sid}")
+    assert item is not None and item.kind == "wakeup"
+    assert before + 59 < item.due_at < time.time() + 61
+    a.orchestrator.terminate(sid)
+    a.host.drain(sid)
+    assert store.get_schedule(f"wakeup:{sid}") is None
