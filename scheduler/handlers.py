@@ -100,8 +100,9 @@ class Handlers:
         return Outcome.DONE
 
     def terminate(self, item: ScheduleItem, now: float) -> Outcome:
+        reason = str(item.payload.get("reason") or "scheduled")
         with contextlib.suppress(SessionNotFound):  # already ended: the terminate is done
-            self._control.terminate(_sessionid(item), reason="scheduled")
+            self._control.terminate(_sessionid(item), reason=reason)
         return Outcome.DONE
 
     def wakeup(self, item: ScheduleItem, now: float) -> Outcome:

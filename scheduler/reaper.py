@@ -8,6 +8,8 @@ Firing re-reads the session: a session that was active since the scan is not rea
 
 Deadlines: ``created_at + max-lifetime`` and ``max(updated_at, pending wake-up) +
 idle-timeout``; a session waiting for its own delayed send is not idle before that send.
+A non-persisted session's record is not rewritten as it runs (its state lives in its
+worker's memory), so only its lifetime is limited, not its idleness.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from persistence.contract import ScheduleItem, SessionRecord, Store
 from scheduler import items
 from scheduler.control import SessionControl
 from scheduler.limits import LimitsByDocument
+from workers.codec import Transient, decode_snapshot
 
 log = logging.getLogger(__name__)
 
+# A transient marker is a few dozen bytes; engine snapshots are never decoded here.
+_MARKER_MAX_BYTES = 512
 MAX_LIFETIME = "max-lifetime"
 IDLE_TIMEOUT = "idle-timeout"
 
@@ -55,7 +60,7 @@ class Reaper:
                     record.created_at + limits.max_lifetime_s, MAX_LIFETIME, limits.max_lifetime_s
                 )
             )
-        if limits.idle_timeout_s > 0:
+        if limits.idle_timeout_s > 0 and not _is_transient(record):
             active_at = max(record.updated_at, self._pending_wakeup(record.sessionid))
             found.append(
                 Deadline(active_at + limits.idle_timeout_s, IDLE_TIMEOUT, limits.idle_timeout_s)
@@ -118,3 +123,12 @@ class Reaper:
     def _pending_wakeup(self, sessionid: str) -> float:
         wakeup = self._store.get_schedule(items.item_id(items.WAKEUP, sessionid))
         return 0.0 if wakeup is None else wakeup.due_at
+
+
+def _is_transient(record: SessionRecord) -> bool:
+    if len(record.snapshot) > _MARKER_MAX_BYTES:
+        return False
+    try:
+        return isinstance(decode_snapshot(record.snapshot), Transient)
+    except ValueError:
+        return False
