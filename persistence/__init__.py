@@ -72,6 +72,5 @@ def open_store(config: Config, *, alarm: Alarm | None = None) -> ResilientStore:
         alarm=alarm,
         max_backoff_s=config.persistence.reconnect_max_backoff,
     )
-    if not isinstance(backend, Store):
-        store.check()  # raises the alarm and starts reconnecting
+    store.check()  # a store that is down now raises the alarm and starts reconnecting
     return store
