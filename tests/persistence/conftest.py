@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis_cluster import RedisCluster, running_cluster
 from store_fixtures import StoreFactory
 
 from orchestrion.config import Config, Endpoint, PersistenceConfig
@@ -22,7 +24,7 @@ from persistence import open_store
 from persistence.contract import Store
 from persistence.resilient import ResilientStore
 
-BACKENDS = ["memory", "sqlite", "redis", "cassandra"]
+BACKENDS = ["memory", "sqlite", "redis", "redis-cluster", "cassandra"]
 
 
 def in_ci() -> bool:
@@ -35,6 +37,18 @@ def require_cassandra_backend() -> None:
         if in_ci():
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A three-master Redis Cluster for this process (Cluster mode of the Redis backend)."""
+    if shutil.which("redis-server") is None:
+        reason = "redis-server is not installed"
+        if in_ci():
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +78,13 @@ def persistence_config(
         server = request.getfixturevalue("redis_server")
         return PersistenceConfig(
             type="redis", redis_nodes=(Endpoint(server.host, server.port),), cluster_name=ns
+        )
+    if backend == "redis-cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        return PersistenceConfig(
+            type="redis",
+            redis_nodes=tuple(Endpoint(host, port) for host, port in cluster.nodes),
+            cluster_name=ns,
         )
     require_cassandra_backend()
     node = request.getfixturevalue("cassandra_server")
