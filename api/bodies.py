@@ -67,6 +67,12 @@ async def read_json_object(request: Request, schema: Schema, *, optional: bool =
             code="unsupported_media_type",
             where="Content-Type",
         )
+    value = parse_json_object(body)
+    validate(value, schema)
+    return value
+
+
+def parse_json_object(body: bytes) -> Params:
     value = parse_json(body)
     if not isinstance(value, dict):
         raise InvalidRequest(
@@ -74,7 +80,6 @@ async def read_json_object(request: Request, schema: Schema, *, optional: bool =
             code="wrong_type",
             where="body",
         )
-    validate(value, schema)
     return value
 
 
@@ -104,14 +109,7 @@ async def read_params(request: Request) -> Params:
         return params
     kind = media_type(request)
     if is_json(kind):
-        value = parse_json(body)
-        if not isinstance(value, dict):
-            raise InvalidRequest(
-                f"JSON body must be an object of parameters, not {json_type_name(value)}",
-                code="wrong_type",
-                where="body",
-            )
-        params.update(value)
+        params.update(parse_json_object(body))
     elif kind in (FORM_TYPE, ""):
         params.update(form_params(decode_text(body)))
     else:

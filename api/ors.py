@@ -23,6 +23,7 @@ from starlette.routing import Route
 from api.bodies import read_params, single
 from api.facade import facade
 from api.names import check_event_name
+from api.sessions import get_session
 from orchestrion.errors import InvalidRequest
 from orchestrion.metrics import EVENTS_ACCEPTED
 
@@ -71,12 +72,6 @@ async def event(request: Request) -> Response:
     return JSONResponse({"sessionid": sessionid, "eventid": eventid})
 
 
-async def query(request: Request) -> Response:
-    sessionid = request.path_params["sessionid"]
-    state = await run_in_threadpool(facade(request).query, sessionid)
-    return JSONResponse({"sessionid": sessionid, **state})
-
-
 async def terminate(request: Request) -> Response:
     sessionid = request.path_params["sessionid"]
     await run_in_threadpool(facade(request).terminate, sessionid)
@@ -86,6 +81,6 @@ async def terminate(request: Request) -> Response:
 routes = [
     Route("/scxml/session/start", start, methods=["POST"]),
     Route("/scxml/session/{sessionid}/event/{name}", event, methods=["POST"]),
-    Route("/scxml/session/{sessionid}/query", query, methods=["GET", "POST"]),
+    Route("/scxml/session/{sessionid}/query", get_session, methods=["GET", "POST"]),
     Route("/scxml/session/{sessionid}/terminate", terminate, methods=["POST"]),
 ]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from conftest import MACHINE, TOKEN, Stack
+from apistack import MACHINE, TOKEN, Stack, build_stack, make_config
+
+from persistence.memory import MemoryStore
 
 
 @pytest.mark.parametrize(
@@ -52,11 +55,7 @@ def test_open_paths_need_no_token(stack: Stack, path: str) -> None:
     assert stack.anonymous.get(path).status_code == 200
 
 
-def test_no_configured_tokens_means_no_authentication(tmp_path, docs) -> None:
-    from conftest import build_stack, make_config
-
-    from persistence.memory import MemoryStore
-
+def test_no_configured_tokens_means_no_authentication(tmp_path: Path, docs: Path) -> None:
     built = build_stack(make_config(tmp_path, docs, auth_tokens=()), MemoryStore(), docs)
     try:
         assert built.anonymous.get("/v1/schedules").status_code == 200

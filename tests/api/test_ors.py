@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Stack
+from apistack import Stack
 
 
 def ors_start(stack: Stack, **fields: str) -> str:
@@ -73,17 +73,18 @@ def test_ors_idealtime_schedules_the_start_in_milliseconds(stack: Stack) -> None
         ({"src": "file:///x", "idealtime": "-5"}, "idealtime"),
     ],
 )
-def test_ors_start_refuses_bad_parameters(
-    stack: Stack, fields: dict[str, str], where: str
-) -> None:
+def test_ors_start_refuses_bad_parameters(stack: Stack, fields: dict[str, str], where: str) -> None:
     answer = stack.client.post("/scxml/session/start", data=fields)
     assert answer.status_code == 400
     assert answer.json()["error"]["where"] == {"field": where}
 
 
 def test_ors_src_twice_is_refused(stack: Stack) -> None:
-    answer = stack.client.post("/scxml/session/start", content=b"src=a&src=b",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    answer = stack.client.post(
+        "/scxml/session/start",
+        content=b"src=a&src=b",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert answer.status_code == 400
     assert "more than once" in answer.json()["error"]["message"]
 

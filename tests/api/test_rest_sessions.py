@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from conftest import MACHINE, Stack
+from apistack import MACHINE, Stack
 
 
 def start(stack: Stack, **body: object) -> str:
@@ -195,9 +195,7 @@ def test_an_event_id_makes_a_send_idempotent(stack: Stack) -> None:
 def test_terminate_at_a_later_time_is_scheduled(stack: Stack) -> None:
     sessionid = start(stack)
     stack.run(sessionid)
-    answer = stack.client.post(
-        f"/v1/sessions/{sessionid}/terminate", json={"at": 4102444800}
-    )
+    answer = stack.client.post(f"/v1/sessions/{sessionid}/terminate", json={"at": 4102444800})
     assert answer.status_code == 202
     item = stack.store.get_schedule(f"terminate:{sessionid}")
     assert item is not None
