@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 from lxml import etree
 
 from engine import model as m
+from engine.datamodel import SUPPORTED
 from engine.datamodel.content import parse_content
 from engine.model import SCXML_NS, StateKind
 from orchestrion.errors import DocumentError, DocumentFetchError, SourceLocation
@@ -25,7 +26,7 @@ Loader = Callable[[str], str]
 
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 128
-DATAMODELS = ("ecmascript", "null")
+
 STATE_TAGS = ("state", "parallel", "final", "history")
 _DELAY = re.compile(r"^\s*(\d*\.?\d+)\s*(ms|s|m|h|d)\s*$")
 _DELAY_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -162,9 +163,9 @@ class _Compiler:
         if version is not None and version != "1.0":
             raise DocumentError("version must be 1.0", _where(root, "version"))
         datamodel = root.get("datamodel", "ecmascript")
-        if datamodel not in DATAMODELS:
+        if datamodel not in SUPPORTED:
             raise DocumentError(
-                f"unknown data model {datamodel!r} (known: {', '.join(DATAMODELS)})",
+                f"unknown data model {datamodel!r} (known: {', '.join(SUPPORTED)})",
                 _where(root, "datamodel"),
             )
         binding = root.get("binding", "early")

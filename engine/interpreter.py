@@ -27,6 +27,7 @@ from engine.model import StateKind
 from orchestrion.errors import DocumentFetchError
 
 Loader = Callable[[str], str]
+CANCELLED_CHILDREN_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class Interpreter:
         self.pending: list[PendingSend] = []
         self.send_seq = 0
         self.invokes: dict[str, ActiveInvoke] = {}
+        # origins of the latest cancelled children, whose later events are dropped
+        self.cancelled_children: deque[str] = deque(maxlen=CANCELLED_CHILDREN_KEPT)
         self.started = False
         self.running = True
         self.final_state: int | None = None
@@ -106,10 +109,13 @@ class Interpreter:
                 self.initialize_data(state, data)
         else:
             self.initialize_data(root, data)
-        declared = {d.id for s in self.states for d in s.data}
-        for key, value in data.items():
-            if key not in declared:
-                self.datamodel.declare(key, value=value)
+        if self.parent is None:
+            # a host's start data may name variables the document does not declare;
+            # an invoker's params may not (W3C 245)
+            declared = {d.id for s in self.states for d in s.data}
+            for key, value in data.items():
+                if key not in declared:
+                    self.datamodel.declare(key, value=value)
         for script in self.doc.scripts:
             execute_block(self, (script,))
         assert root.initial is not None
@@ -119,8 +125,6 @@ class Interpreter:
     def process_external_event(self, event: Event, now: float) -> None:
         """One pass of ``mainEventLoop`` after the blocking dequeue of an external event."""
         self.now = now
-        if event.invokeid is not None and event.invokeid not in self.invokes:
-            return  # from an invocation that was cancelled or has ended
         self.datamodel.set_event(event)
         for invokeid, active in list(self.invokes.items()):
             if active.state not in self.configuration:
@@ -134,6 +138,11 @@ class Interpreter:
         if enabled:
             self.microstep(enabled)
         self.macrostep()
+
+    def accept_external_event(self, event: Event) -> None:
+        """Queue an external event, unless it comes from a cancelled child (section 6.4)."""
+        if self.running and (event.origin is None or event.origin not in self.cancelled_children):
+            self.external_queue.append(event)
 
     def release_due_sends(self, now: float) -> None:
         """Move every delayed send due by ``now`` to its destination, in due order."""
@@ -603,6 +612,7 @@ class Interpreter:
         for invokeid, active in list(self.invokes.items()):
             if active.state == index:
                 del self.invokes[invokeid]
+                self.cancelled_children.append(f"#_scxml_{active.sessionid}")
                 self.effects.append(CancelChild(active.sessionid, invokeid))
 
     # -- ExecutionContext -------------------------------------------------------------------
@@ -649,7 +659,7 @@ class Interpreter:
         if route.kind == "internal":
             self.internal_queue.append(send.event)
         elif route.kind == "self":
-            self.external_queue.append(send.event)
+            self.accept_external_event(send.event)
         elif route.kind == "url":
             assert route.url is not None
             self.effects.append(SendToUrl(route.url, send.event))

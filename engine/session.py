@@ -157,9 +157,8 @@ class Session:
         return self._result()
 
     def enqueue(self, event: Event) -> None:
-        """Append an event to the external queue (processed by the next :meth:`run`)."""
-        if self._interp.running:
-            self._interp.external_queue.append(event)
+        """Queue an external event for the next :meth:`run` (dropped if from a cancelled child)."""
+        self._interp.accept_external_event(event)
 
     def run(self, now: float, max_events: int | None = None) -> StepResult:
         """Release due delayed sends, then process queued external events, one macrostep each.
@@ -231,6 +230,7 @@ class Session:
                 for p in sorted(interp.pending)
             ],
             "send_seq": interp.send_seq,
+            "cancelled_children": list(interp.cancelled_children),
             "invokes": {
                 invokeid: {"sessionid": a.sessionid, "state": states[a.state].id, "index": a.index}
                 for invokeid, a in interp.invokes.items()
@@ -312,6 +312,7 @@ class Session:
             for p in snap["pending_sends"]
         ]
         interp.send_seq = snap["send_seq"]
+        interp.cancelled_children.extend(snap["cancelled_children"])
         interp.invokes = {
             invokeid: ActiveInvoke(a["sessionid"], index[a["state"]], a["index"])
             for invokeid, a in snap["invokes"].items()
