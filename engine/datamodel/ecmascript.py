@@ -20,8 +20,10 @@ from typing import Any
 import quickjs
 
 from engine.datamodel.base import DataModel, ScriptError
-from engine.datamodel.content import is_xml_value
+from engine.datamodel.content import XML_KEY, is_xml_value
+from engine.datamodel.dom_shim import DOM_SHIM_JS
 from engine.datamodel.prelude import HELPERS_GLOBAL, PRELUDE_JS
+from engine.datamodel.snapshot_codec import SNAPSHOT_CODEC_JS
 from engine.datamodel.xmltree import parse_xml
 from engine.events import Event
 
@@ -37,10 +39,13 @@ _MAX_SAFE_INTEGER = 2**53
 _IN_LITERAL = re.compile(r"""\bIn\s*\(\s*(['"])([^'"\\]*)\1\s*\)""")
 _LEXICAL_DECLARATION = re.compile(r"\b(?:let|const|class)\s+([A-Za-z_$][\w$]*)")
 _HELPER_NAMES = (
-    "setSystem", "setIn", "clearIn", "setEvent", "isIdentifier", "declare", "assignDecoded",
-    "assignFrom", "exportJSON", "foreachCopy", "length", "foreachBind", "snapshot", "restore",
-    "values", "NEED_IN",
+    "extend", "setSystem", "setIn", "clearIn", "callWithIn", "setEvent", "isIdentifier",
+    "declare", "assignDecoded", "assignFrom", "exportJSON", "foreachCopy", "length",
+    "foreachBind", "snapshot", "restore", "values", "NEED_IN",
 )  # fmt: skip
+# what the bindings raise for a failed call (conversion failures are Python errors)
+_ENGINE_ERRORS = (quickjs.JSException, TypeError, ValueError, OverflowError)
+_XML_MARKER = json.dumps(XML_KEY)
 
 JsFunction = Any  # a quickjs.Object that is callable
 
@@ -98,12 +103,24 @@ class EcmaScriptDataModel(DataModel):
         self._context = context
         self._helpers = helpers
         self._need_in_marker = str(helpers["NEED_IN"])
-        self._cache: dict[str, _Compiled] = {}
+        self._expressions: dict[str, _Compiled] = {}
+        self._conditions: dict[str, _Compiled] = {}
+        self._setters: dict[str, _Compiled] = {}
+        self._installed: set[str] = set()
+        # True until the first document code or value enters: restore() can reuse it
+        self._fresh = True
         if self._system is not None:
             self._apply_system()
 
+    def _install(self, part: str, source: str) -> None:
+        """Add a lazily loaded part of the prelude (DOM shim, snapshot codec) once."""
+        if part not in self._installed:
+            self._call(f"installing the {part}", "extend", self._context.eval(source))
+            self._installed.add(part)
+
     def close(self) -> None:
-        self._cache.clear()
+        for cache in (self._expressions, self._conditions, self._setters):
+            cache.clear()
         self._helpers.clear()
 
     def _error(self, what: str, exc: BaseException) -> ScriptError:
@@ -119,67 +136,68 @@ class EcmaScriptDataModel(DataModel):
     def _call(self, what: str, helper: str, *args: Any) -> Any:
         try:
             return self._helpers[helper](*args)
-        except (quickjs.JSException, TypeError, ValueError, OverflowError) as exc:
+        except _ENGINE_ERRORS as exc:
             raise self._error(what, exc) from None
 
-    def _compile(self, key: str, source: str, what: str) -> _Compiled:
-        compiled = self._cache.get(key)
-        if compiled is None:
-            try:
-                function = self._context.eval(source)
-            except quickjs.JSException as exc:
-                raise self._error(what, exc) from None
-            if len(self._cache) >= self._cache_size:
-                self._cache.clear()
-            compiled = _Compiled(function, _literal_in_ids(key))
-            self._cache[key] = compiled
+    def _compile(self, cache: dict[str, _Compiled], key: str, source: str, what: str) -> _Compiled:
+        self._fresh = False
+        try:
+            function = self._context.eval(source)
+        except quickjs.JSException as exc:
+            raise self._error(what, exc) from None
+        if len(cache) >= self._cache_size:
+            cache.clear()
+        compiled = cache[key] = _Compiled(function, _literal_in_ids(key))
         return compiled
 
     def _expression(self, expr: str) -> _Compiled:
-        return self._compile(expr, f"(function(){{return ({expr}\n);}})", f"expression {expr!r}")
+        compiled = self._expressions.get(expr)
+        if compiled is None:
+            source = f"(function(){{return ({expr}\n);}})"
+            compiled = self._compile(self._expressions, expr, source, f"expression {expr!r}")
+        return compiled
 
     def _condition(self, expr: str) -> _Compiled:
-        return self._compile(
-            "!" + expr, f"(function(){{return !!({expr}\n);}})", f"condition {expr!r}"
-        )
+        compiled = self._conditions.get(expr)
+        if compiled is None:
+            source = f"(function(){{return !!({expr}\n);}})"
+            compiled = self._compile(self._conditions, expr, source, f"condition {expr!r}")
+        return compiled
 
     def _setter(self, location: str) -> _Compiled:
-        return self._compile(
-            "=" + location,
-            f'(function(v){{"use strict"; ({location}\n) = v;}})',
-            f"location {location!r}",
-        )
+        compiled = self._setters.get(location)
+        if compiled is None:
+            # arguments[0], not a named parameter that a location could shadow
+            source = f'(function(){{"use strict"; ({location}\n) = arguments[0];}})'
+            compiled = self._compile(self._setters, location, source, f"location {location!r}")
+        return compiled
 
-    def _run(
-        self, what: str, compiled: _Compiled, run: Callable[[], Any], *, rerun: bool = True
-    ) -> Any:
-        """Run ``run`` with the ``In()`` answers it needs handed to the context first.
+    def _invoke(self, what: str, in_ids: tuple[str, ...], function: JsFunction, *args: Any) -> Any:
+        """Call a JavaScript function, handing it the ``In()`` answers it needs.
 
-        ``In(x)`` with an id only known at run time stops the call; the call is run again
-        with the answer when ``rerun`` (expressions), and is an error otherwise (scripts,
-        whose side effects must not happen twice).
+        Answers for literal ids are computed up front; ``In(x)`` with an id only known at
+        run time stops the call, which is then run again with that answer too.
         """
-        answers: dict[str, bool] = {}
-        ids = compiled.in_ids
-        while True:
-            if ids or answers:
-                answers.update({state: self._ask_in(state) for state in ids})
-                ids = ()
-                self._helpers["setIn"](json.dumps(answers))
+        if not in_ids:
             try:
-                return run()
-            except (quickjs.JSException, TypeError, ValueError, OverflowError) as exc:
+                return function(*args)
+            except _ENGINE_ERRORS as exc:
+                state = self._missing_in_state(exc)
+                if state is None:
+                    raise self._error(what, exc) from None
+                in_ids = (state,)
+        answers = {state: self._ask_in(state) for state in in_ids}
+        call_with_in = self._helpers["callWithIn"]
+        while True:
+            ids = "\n".join(answers)
+            flags = "".join("1" if answer else "0" for answer in answers.values())
+            try:
+                return call_with_in(ids, flags, function, *args)
+            except _ENGINE_ERRORS as exc:
                 state = self._missing_in_state(exc)
                 if state is None or state in answers:
                     raise self._error(what, exc) from None
-                if not rerun:
-                    raise ScriptError(
-                        f"{what}: In() in a <script> needs a literal state id, got {state!r}"
-                    ) from None
                 answers[state] = self._ask_in(state)
-            finally:
-                if answers:
-                    self._helpers["clearIn"]()
 
     def _ask_in(self, state: str) -> bool:
         if self._in_state is None:
@@ -213,6 +231,7 @@ class EcmaScriptDataModel(DataModel):
         """Create a global; it exists (``undefined``) even when ``expr`` fails (W3C 277)."""
         if not self._is_identifier(location):
             raise ScriptError(f"<data> id {location!r} is not a legal ECMAScript variable name")
+        self._fresh = False
         self._call(f"<data id={location!r}>", "declare", location, 0, None)
         if expr is not None:
             self.assign(location, expr)
@@ -223,25 +242,50 @@ class EcmaScriptDataModel(DataModel):
         setter = self._setter(location).function
         getter = self._expression(expr)
         what = f"assign {expr!r} to {location!r}"
-        self._run(what, getter, lambda: self._helpers["assignFrom"](setter, getter.function))
+        self._invoke(what, getter.in_ids, self._helpers["assignFrom"], setter, getter.function)
 
     def assign_value(self, location: str, value: Any) -> None:
-        setter = self._setter(location).function
-        kind, payload = _to_js(value)
+        setter = self._setter(location).function  # compiling it marks the context used
+        kind, payload = self._to_js(value)
         self._call(f"assign to {location!r}", "assignDecoded", setter, kind, payload)
 
     def evaluate(self, expr: str) -> Any:
         compiled = self._expression(expr)
-        result = self._run(f"expression {expr!r}", compiled, compiled.function)
-        return self._to_python(result, f"expression {expr!r}")
+        result = self._invoke(f"expression {expr!r}", compiled.in_ids, compiled.function)
+        if isinstance(result, quickjs.Object):
+            text = self._call(f"expression {expr!r}", "exportJSON", result)
+            return None if text is None else json.loads(text)
+        if isinstance(result, float) and result.is_integer() and abs(result) < _MAX_SAFE_INTEGER:
+            return int(result)
+        return result
 
     def condition(self, expr: str) -> bool:
         compiled = self._condition(expr)
-        return bool(self._run(f"condition {expr!r}", compiled, compiled.function))
+        return bool(self._invoke(f"condition {expr!r}", compiled.in_ids, compiled.function))
 
     def execute(self, script: str) -> None:
-        compiled = _Compiled(None, _literal_in_ids(script))
-        self._run("<script>", compiled, lambda: self._context.eval(script), rerun=False)
+        """Run a ``<script>`` in global scope.
+
+        ``In()`` needs literal ids here: a script is never run twice, so an id only known
+        at run time cannot be asked for after the fact.
+        """
+        self._fresh = False
+        in_ids = _literal_in_ids(script)
+        if in_ids:
+            answers = {state: self._ask_in(state) for state in in_ids}
+            self._call("<script>", "setIn", json.dumps(answers))
+        try:
+            self._context.eval(script)
+        except _ENGINE_ERRORS as exc:
+            state = self._missing_in_state(exc)
+            if state is not None:
+                raise ScriptError(
+                    f"<script>: In() in a script needs a literal state id, got {state!r}"
+                ) from None
+            raise self._error("<script>", exc) from None
+        finally:
+            if in_ids:
+                self._call("<script>", "clearIn")
         self._lexical_names.update(_LEXICAL_DECLARATION.findall(script))
 
     def foreach(self, array: str, item: str, index: str | None) -> Iterator[None]:
@@ -250,7 +294,7 @@ class EcmaScriptDataModel(DataModel):
                 raise ScriptError(f"<foreach> {name!r} is not a legal ECMAScript variable name")
         getter = self._expression(array)
         what = f"<foreach array={array!r}>"
-        copy = self._run(what, getter, lambda: self._helpers["foreachCopy"](getter.function))
+        copy = self._invoke(what, getter.in_ids, self._helpers["foreachCopy"], getter.function)
         for at in range(int(self._call(what, "length", copy))):
             self._call(what, "foreachBind", copy, at, item, index)
             yield
@@ -258,13 +302,14 @@ class EcmaScriptDataModel(DataModel):
     def is_location(self, location: str) -> bool:
         try:
             compiled = self._expression(location)
-            self._run(f"location {location!r}", compiled, compiled.function)
+            self._invoke(f"location {location!r}", compiled.in_ids, compiled.function)
         except ScriptError:
             return False
         return True
 
     def set_event(self, event: Event) -> None:
-        kind, payload = _to_js(event.data)
+        self._fresh = False
+        kind, payload = self._to_js(event.data)
         self._call(
             f"event {event.name!r}",
             "setEvent",
@@ -279,6 +324,7 @@ class EcmaScriptDataModel(DataModel):
         )
 
     def snapshot(self) -> dict[str, Any]:
+        self._install("snapshot codec", SNAPSHOT_CODEC_JS)
         lexical = json.dumps(sorted(self._lexical_names))
         encoded: dict[str, Any] = json.loads(self._call("snapshot", "snapshot", lexical))
         snap = {"format": SNAPSHOT_FORMAT, "globals": encoded["globals"]}
@@ -291,14 +337,21 @@ class EcmaScriptDataModel(DataModel):
         """Rebuild the globals in a fresh context; problems go to ``restore_problems``."""
         if snapshot.get("format") != SNAPSHOT_FORMAT:
             raise ScriptError(f"not an ECMAScript data model snapshot: {snapshot.get('format')!r}")
-        self._new_context()
+        if not self._fresh:
+            self._new_context()
+        self._fresh = False
         self._lexical_names = set()
-        objects = [_with_xml_tree(entry) for entry in snapshot["objects"]]
+        self._install("snapshot codec", SNAPSHOT_CODEC_JS)
+        objects = snapshot["objects"]
+        if any(entry.get("k") == "xml" for entry in objects):
+            self._install("DOM shim", DOM_SHIM_JS)
+            objects = [_with_xml_tree(entry) for entry in objects]
         payload = json.dumps({"globals": snapshot["globals"], "objects": objects})
         self.restore_problems = json.loads(self._call("restore", "restore", payload))
 
     def values(self) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self._call("values", "values"))
+        lexical = json.dumps(sorted(self._lexical_names))
+        result: dict[str, Any] = json.loads(self._call("values", "values", lexical))
         return result
 
     # ---- conversions ----------------------------------------------------------------
@@ -306,28 +359,23 @@ class EcmaScriptDataModel(DataModel):
     def _is_identifier(self, name: str) -> bool:
         return bool(self._call("identifier check", "isIdentifier", name))
 
-    def _to_python(self, value: Any, what: str) -> Any:
-        if isinstance(value, quickjs.Object):
-            text = self._call(what, "exportJSON", value)
-            return None if text is None else json.loads(text)
-        if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_SAFE_INTEGER:
-            return int(value)
-        return value
+    def _to_js(self, value: Any) -> tuple[int, Any]:
+        """(kind, payload) for the prelude's ``decode``: 0 undefined, 1 primitive, 2 JSON."""
+        if value is None:
+            return 0, None
+        if isinstance(value, bool | str | float):
+            return 1, value
+        if isinstance(value, int) and abs(value) < _MAX_SAFE_INTEGER:
+            return 1, value
+        text = json.dumps(value)
+        if _XML_MARKER in text:
+            self._install("DOM shim", DOM_SHIM_JS)
+            text = json.dumps(_with_xml_trees(value))
+        return 2, text
 
 
 def _literal_in_ids(source: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(match[1] for match in _IN_LITERAL.findall(source)))
-
-
-def _to_js(value: Any) -> tuple[int, Any]:
-    """(kind, payload) for the prelude's ``decode``: 0 undefined, 1 primitive, 2 JSON."""
-    if value is None:
-        return 0, None
-    if isinstance(value, bool | str | float):
-        return 1, value
-    if isinstance(value, int) and abs(value) < _MAX_SAFE_INTEGER:
-        return 1, value
-    return 2, json.dumps(_with_xml_trees(value))
 
 
 def _with_xml_trees(value: Any) -> Any:
