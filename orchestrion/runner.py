@@ -285,6 +285,7 @@ def run_command(document: Path, events: list[str], timeout: float, restore_each_
         parsed = [parse_event_argument(e) for e in events]
     except ValueError as exc:
         print(f"bad --event: {exc}", file=sys.stderr)
+        print(json.dumps(RunResult("", "error", None, [], f"bad --event: {exc}").to_json()))
         return EXIT_CODES["error"]
     runtime = LocalRuntime(restore_each_step=restore_each_step, log=log)
     try:
