@@ -153,14 +153,14 @@ class EcmaScriptDataModel(DataModel):
     def _expression(self, expr: str) -> _Compiled:
         compiled = self._expressions.get(expr)
         if compiled is None:
-            source = f"(function(){{return ({expr}\n);}})"
+            source = f"(function(){{return ({_expression_text(expr)}\n);}})"
             compiled = self._compile(self._expressions, expr, source, f"expression {expr!r}")
         return compiled
 
     def _condition(self, expr: str) -> _Compiled:
         compiled = self._conditions.get(expr)
         if compiled is None:
-            source = f"(function(){{return !!({expr}\n);}})"
+            source = f"(function(){{return !!({_expression_text(expr)}\n);}})"
             compiled = self._compile(self._conditions, expr, source, f"condition {expr!r}")
         return compiled
 
@@ -372,6 +372,14 @@ class EcmaScriptDataModel(DataModel):
             self._install("DOM shim", DOM_SHIM_JS)
             text = json.dumps(_with_xml_trees(value))
         return 2, text
+
+
+def _expression_text(expr: str) -> str:
+    """The expression without trailing semicolons, which documents write (W3C 452)."""
+    text = expr.strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    return text
 
 
 def _literal_in_ids(source: str) -> tuple[str, ...]:

@@ -340,3 +340,86 @@ def test_sessions_do_not_share_globals() -> None:
 def test_invalid_limits_are_rejected() -> None:
     with pytest.raises(ValueError):
         EcmaScriptDataModel(time_limit_s=0)
+
+
+# ---- details the W3C suite and real documents rely on -----------------------------------
+
+
+def test_expressions_may_end_with_semicolons(model: EcmaScriptDataModel) -> None:
+    model.execute("function testobject() { this.bar = 0; }")
+    model.declare("foo", "0")
+    model.assign("foo", "new testobject();")  # W3C 452
+    model.assign("foo.bar", "1 ; ")
+    assert model.condition("foo.bar == 1;")
+
+
+def test_any_variable_name_can_be_assigned(model: EcmaScriptDataModel) -> None:
+    for name in ("v", "value", "arguments0", "$", "_"):
+        model.declare(name, "1")
+        model.assign(name, f"{name} + 1")
+        assert model.evaluate(name) == 2, name
+
+
+def test_in_inside_scripts(model: EcmaScriptDataModel) -> None:
+    model.execute("var inside = In('s1') && !In('nowhere')")
+    assert model.evaluate("inside") is True
+    model.declare("where", "'s1'")
+    with pytest.raises(ScriptError, match="literal state id"):
+        model.execute("var dynamic = In(where)")
+
+
+def test_in_without_setup_is_a_script_error() -> None:
+    with pytest.raises(ScriptError, match="set up"):
+        EcmaScriptDataModel().condition("In('a')")
+
+
+def test_compiled_cache_eviction_keeps_working() -> None:
+    dm = EcmaScriptDataModel(cache_size=4)
+    dm.declare("n", "0")
+    for i in range(20):
+        dm.assign("n", f"n + {i}")
+        assert dm.condition(f"n >= {i}")
+    assert dm.evaluate("n") == sum(range(20))
+
+
+def test_values_include_top_level_lexical_bindings(model: EcmaScriptDataModel) -> None:
+    model.execute("const LIMIT = 3; let seen = ['a']; class Helper {}; var plain = 1;")
+    model.execute("function f() { let local = 1; return local; }")
+    assert model.values() == {"LIMIT": 3, "seen": ["a"], "plain": 1}
+
+
+def test_replacing_a_builtin_global_counts_as_user_data(model: EcmaScriptDataModel) -> None:
+    model.execute("var Reflect = 7")
+    assert model.values() == {"Reflect": 7}
+
+
+def test_dom_shim_members(model: EcmaScriptDataModel) -> None:
+    xml = (
+        '<r:root xmlns:r="urn:r" id="1"><item n="a">x</item><!--note--><item n="b">y</item>'
+        "<r:other/></r:root>"
+    )
+    model.declare("doc", value={"$xml": xml})
+    root = "doc.documentElement"
+    assert model.evaluate(f"{root}.tagName") == "r:root"
+    assert model.evaluate(f"{root}.localName") == "root"
+    assert model.evaluate(f"{root}.namespaceURI") == "urn:r"
+    assert model.evaluate(f"{root}.childNodes.length") == 4
+    assert model.evaluate(f"{root}.children.map(function (e) {{ return e.tagName; }})") == [
+        "item",
+        "item",
+        "r:other",
+    ]
+    assert model.evaluate("doc.getElementsByTagName('*').length") == 4
+    assert model.evaluate("doc.getElementsByTagNameNS('urn:r', 'other').length") == 1
+    assert model.evaluate(f"{root}.textContent") == "xy"
+    assert model.evaluate(f"{root}.getAttribute('missing')") is None
+    assert model.evaluate(f"{root}.firstChild.firstChild.nodeValue") == "x"
+    model.execute("doc.documentElement.firstChild.setAttribute('n', 'c&d')")
+    assert 'n="c&amp;d"' in model.evaluate("doc")["$xml"]
+    assert model.evaluate("String(doc.documentElement.lastChild)") == "<r:other/>"
+
+
+def test_multiple_roots_are_not_a_dom(model: EcmaScriptDataModel) -> None:
+    model.declare("frag", value={"$xml": "<a/><b/>"})
+    assert model.evaluate("frag") == {"$xml": "<a/><b/>"}
+    assert model.condition("typeof frag.getElementsByTagName === 'undefined'")
