@@ -117,6 +117,7 @@ nohup java \
     -Dcassandra.superuser_setup_delay_ms=0 \
     -Dcassandra.migration_delay_ms=0 \
     -Dcassandra.load_ring_state=true \
+    -Dcassandra.unsafesystem=true \
     -cp "$lib_dir/*" \
     org.apache.cassandra.service.CassandraDaemon \
     > "$log_dir/stdout.log" 2>&1 < /dev/null &
