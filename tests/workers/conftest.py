@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from procs import Cluster, fast_recovery_env, store_env_redis  # noqa: E402
+from procs import Cluster, fast_recovery_env, store_env_redis
 
 _databases = itertools.count(1)
 
