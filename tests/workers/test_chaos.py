@@ -71,8 +71,9 @@ def run_chaos(cluster: Cluster) -> None:
         cluster.start_workers(3)
         cluster.start_beat()
         with ThreadPoolExecutor(CLIENTS) as pool:
-            sessions = list(pool.map(lambda _: client.start_session(source=counter_doc()),
-                                     range(SESSIONS)))
+            sessions = list(
+                pool.map(lambda _: client.start_session(source=counter_doc()), range(SESSIONS))
+            )
         started = time.monotonic()
         killer = threading.Thread(target=chaos, args=(cluster, stop, kills))
         killer.start()

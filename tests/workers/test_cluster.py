@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from functools import partial
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -62,11 +63,15 @@ PARENT = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
   <final id="end"/>
 </scxml>"""
 
-CHECKED_COUNTER = counter_doc(persist=False).replace(
-    '<transition event="stop" target="done"/>',
-    '<transition event="check" cond="seen.join(\',\') == _event.data.expect" target="done"/>'
-    '<transition event="check" target="bad"/>',
-).replace('<final id="done"/>', '<final id="done"/><final id="bad"/>')
+CHECKED_COUNTER = (
+    counter_doc(persist=False)
+    .replace(
+        '<transition event="stop" target="done"/>',
+        '<transition event="check" cond="seen.join(\',\') == _event.data.expect" target="done"/>'
+        '<transition event="check" target="bad"/>',
+    )
+    .replace('<final id="done"/>', '<final id="done"/><final id="bad"/>')
+)
 
 
 @pytest.fixture
@@ -91,7 +96,7 @@ def wait_for(what: str, check: Callable[[], Any], cluster: Cluster, timeout_s: f
 
 def running(client: Orchestrator, sessionid: str) -> bool:
     try:
-        return client.query(sessionid)["status"] == "running"
+        return bool(client.query(sessionid)["status"] == "running")
     except SessionNotFound:
         return False
 
@@ -139,7 +144,7 @@ def test_send_between_sessions_held_by_different_workers(
     for ping in pingers:
         client.send_event(ping, "check")
     for ping in pingers:
-        done = wait_for("ping-pong", lambda p=ping: finished(client, p), redis_cluster)
+        done = wait_for("ping-pong", partial(finished, client, ping), redis_cluster)
         assert done.final_state == "ok"
 
 
@@ -161,7 +166,7 @@ def test_invoke_across_workers(redis_cluster: Cluster, client: Orchestrator) -> 
         placements.add((client.store.owner_of(parent), client.store.owner_of(child)))
         client.send_event(parent, "go")
     for parent in parents:
-        done = wait_for("parents to end", lambda p=parent: finished(client, p), redis_cluster)
+        done = wait_for("parents to end", partial(finished, client, parent), redis_cluster)
         assert done.final_state == "end"
     for origin in kids.values():
         assert finished(client, origin.removeprefix("#_scxml_")).final_state == "end"

@@ -106,8 +106,10 @@ def test_a_runner_whose_lease_was_taken_cannot_write(store: Store) -> None:
     assert after.version == before.version, "the fenced write was refused"
     assert len(store.read_mailbox(sid, 0)) == 1, "the event is still there for the new owner"
     with pytest.raises(LeaseLost):
-        store.write_session(after.__class__(**{**after.__dict__, "version": after.version + 1}),
-                            fence=stealing.stolen.fence - 1)
+        store.write_session(
+            after.__class__(**{**after.__dict__, "version": after.version + 1}),
+            fence=stealing.stolen.fence - 1,
+        )
     store.release_lease(stealing.stolen)
     a.host.drain(sid)
     assert seen(a, sid) == [1]
