@@ -64,12 +64,13 @@ def load_document(
     if len(raw) > max_bytes:
         raise DocumentError(f"document is larger than {max_bytes} bytes")
     text = raw.decode("utf-8", errors="replace")
-    root = _parse(raw)
+    # text is already decoded: its XML declaration must not re-decode it; bytes obey it
+    root = _parse(raw, "utf-8" if isinstance(source, str) else None)
     _check_depth(root, max_depth)
     return _Compiler(text, location, loader).compile(root)
 
 
-def _parse(raw: bytes) -> etree._Element:
+def _parse(raw: bytes, encoding: str | None) -> etree._Element:
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -78,7 +79,7 @@ def _parse(raw: bytes) -> etree._Element:
         huge_tree=False,
         remove_comments=True,
         remove_pis=True,
-        encoding="utf-8",
+        encoding=encoding,
     )
     try:
         tree = etree.fromstring(raw, parser).getroottree()
