@@ -60,8 +60,16 @@ def create_app(config: Config, orchestrator: Facade) -> Starlette:
 def run(config: Config) -> None:
     """Serve the API on ``[api] host``:``port`` until interrupted (``orchestrion api``)."""
     import uvicorn
+
     from workers.orchestrator import Orchestrator
 
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     orchestrator = Orchestrator.from_config(config)
-    app = create_app(config, orchestrator)
-    uvicorn.run(app, host=config.api.host, port=config.api.port, log_level="info")
+    try:
+        app = create_app(config, orchestrator)
+        uvicorn.run(app, host=config.api.host, port=config.api.port, log_level="info")
+    finally:
+        orchestrator.close()
+        orchestrator.store.close()
