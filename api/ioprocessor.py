@@ -8,14 +8,15 @@ there becomes an external event of that session:
   there is none, as the W3C tests 520 and 532 expect;
 - its data are the other parameters (form or query string), or the JSON body, or for any
   other content type the body text;
-- its raw form is the HTTP message as received (request line, headers, body), for
-  ``_event.raw``.
+- its ``origintype`` is the Basic HTTP Event I/O Processor's URI.
+
+``_event.raw`` (the message as received) is not given yet: ``engine.events.Event`` has no
+field for it.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -41,31 +42,13 @@ BASICHTTP_TYPE = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor"
 EVENT_NAME_PARAM = "_scxmleventname"
 
 
-@dataclass(frozen=True)
-class BasicHttpEvent:
-    """What a POST to an access URI delivers."""
-
-    name: str
-    data: Any
-    raw: str
-
-
 def access_path(sessionid: str) -> str:
     """The path of a session's access URI, below ``[api] public-url``."""
     return f"/scxml/session/{sessionid}/basichttp"
 
 
-def raw_message(request: Request, body: str) -> str:
-    """The HTTP message as text: request line, headers, blank line, body."""
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    version = request.scope.get("http_version", "1.1")
-    lines = [f"{request.method} {target} HTTP/{version}"]
-    lines += [f"{name}: {value}" for name, value in request.headers.items()]
-    return "\r\n".join(lines) + "\r\n\r\n" + body
-
-
-def parse_message(request: Request, body: bytes) -> BasicHttpEvent:
-    """Name, data and raw text of a Basic HTTP event message."""
+def parse_message(request: Request, body: bytes) -> Event:
+    """The external event a Basic HTTP message delivers."""
     text = decode_text(body)
     params = form_params(request.url.query)
     kind = media_type(request)
@@ -85,17 +68,16 @@ def parse_message(request: Request, body: bytes) -> BasicHttpEvent:
     data = params if payload is None else payload
     if payload is not None and params:
         data = {"content": payload, **params}
-    return BasicHttpEvent(name, data or None, raw_message(request, text))
+    return Event(name, data=data or None, origintype=BASICHTTP_TYPE)
 
 
 async def receive(request: Request) -> Response:
     sessionid = request.path_params["sessionid"]
-    message = parse_message(request, await request.body())
-    event = Event(message.name, data=message.data, origintype=BASICHTTP_TYPE)
+    event = parse_message(request, await request.body())
     eventid = uuid.uuid4().hex
     await run_in_threadpool(lambda: facade(request).post(sessionid, event, event_id=eventid))
     EVENTS_ACCEPTED.labels(via="basichttp").inc()
-    return JSONResponse({"sessionid": sessionid, "eventid": eventid, "name": message.name})
+    return JSONResponse({"sessionid": sessionid, "eventid": eventid, "name": event.name})
 
 
 routes = [Route(access_path("{sessionid}"), receive, methods=["POST"])]
