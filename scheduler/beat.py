@@ -7,7 +7,7 @@ claimed item is due, so an item stored ahead of time fires within milliseconds o
 time and one stored for "now" within about one sweep interval.
 
 When the store cannot be reached the beat raises its alarm, keeps running and retries with
-a growing back-off (up to ``[persistence] reconnect-max-backoff``); when the store answers
+a growing back-off (up to one second); when the store answers
 again it clears the alarm and catches up: what fell due meanwhile fires at once (cron
 schedules follow their missed-run policy).
 """
@@ -38,7 +38,9 @@ from scheduler.takeover import BEAT_ROLE, Takeover
 log = logging.getLogger(__name__)
 
 DEFAULT_THREADS = 16
+CLAIM_THREADS = 4
 ALARM_REMINDER_S = 60.0
+MAX_OUTAGE_BACKOFF_S = 1.0
 
 
 class Beat:
@@ -59,7 +61,8 @@ class Beat:
         self.claimant = claimant or f"beat-{config.orchestration.node_id}"
         self.alarm = Alarm("scheduler")
         self._clock = clock
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="beat")
+        self._claimers = ThreadPoolExecutor(CLAIM_THREADS, thread_name_prefix="beat-claim")
+        self._firers = ThreadPoolExecutor(threads, thread_name_prefix="beat-fire")
         self.handlers = Handlers(
             store,
             control,
@@ -72,7 +75,8 @@ class Beat:
             self.handlers,
             claimant=self.claimant,
             config=config.scheduler,
-            executor=self._executor,
+            claim_executor=self._claimers,
+            fire_executor=self._firers,
             clock=clock,
         )
         self._stopping = threading.Event()
@@ -82,7 +86,8 @@ class Beat:
     def run(self) -> None:
         """Sweep and fire until :meth:`stop`; never raises for store outages."""
         scheduler = self.config.scheduler
-        max_backoff = self.config.persistence.reconnect_max_backoff
+        # Retrying a store that is down is cheap (it fails fast), and catching up soon matters.
+        max_backoff = min(self.config.persistence.reconnect_max_backoff, MAX_OUTAGE_BACKOFF_S)
         housekeeping_every = self.config.worker.heartbeat_interval
         next_sweep = next_housekeeping = 0.0
         backoff = scheduler.sweep_interval
@@ -149,7 +154,8 @@ class Beat:
             log.warning("store answers again: scheduling resumed, catching up on due items")
 
     def _shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=False)
+        self._claimers.shutdown(wait=True, cancel_futures=False)
+        self._firers.shutdown(wait=True, cancel_futures=False)
         released = self.sweeper.release_unfired()
         log.info("beat %s stopped (released %d claimed items)", self.claimant, released)
 

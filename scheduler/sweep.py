@@ -1,14 +1,14 @@
 """The due → claim → fire → remove cycle, shared by every beat process.
 
 :meth:`Sweeper.sweep` reads the items due within ``lookahead`` and claims each one (in
-the executor: claims are store round trips). A claim won is held in a local heap until
+the claim pool: claims are store round trips). A claim won is held in a local heap until
 its due time; :meth:`Sweeper.fire_ready` hands every item whose time has come to the
-executor, which fires it and removes it when done. Several beats may sweep the same
+fire pool, which fires it and removes it when done. Several beats may sweep the same
 store: the atomic claim gives each item to exactly one of them, and a claim not followed
 by a removal (the beat died) expires after ``claim_ttl`` so that another beat fires it.
 
-An item claimed ahead of its time is re-read just before it fires, so that a cancel or
-reschedule in the last ``lookahead`` seconds is honoured. A claim held for so long that it
+An item claimed ahead of its time is re-read just before it fires (wake-ups excepted), so
+that a cancel or reschedule in the last ``lookahead`` seconds is honoured. A claim held for so long that it
 may have expired (by another beat's clock) is not fired here: whoever claims it next does.
 """
 
@@ -27,6 +27,7 @@ from orchestrion.config import SchedulerConfig
 from orchestrion.errors import StoreError
 from orchestrion.metrics import QUEUE_DEPTH, STORE_ERRORS
 from persistence.contract import ScheduleItem, Store
+from scheduler import items
 from scheduler.handlers import Handlers, Outcome
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class Sweeper:
         *,
         claimant: str,
         config: SchedulerConfig,
-        executor: Executor,
+        claim_executor: Executor,
+        fire_executor: Executor,
         clock: Clock,
         batch: int = 1000,
     ) -> None:
@@ -61,12 +63,15 @@ class Sweeper:
         self._handlers = handlers
         self._claimant = claimant
         self._config = config
-        self._executor = executor
+        # Separate pools: claims of items due later never queue ahead of firings due now.
+        self._claim_executor = claim_executor
+        self._fire_executor = fire_executor
         self._clock = clock
         self._batch = batch
         self._heap: list[_Claimed] = []
         self._order = itertools.count()
         self._inflight: set[str] = set()
+        self._claim_chunks_pending = 0
         self.changed = threading.Condition()
         # claimed, lost_claims, fired, retried, skipped: for health and tests.
         self.stats: Counter[str] = Counter()
@@ -78,13 +83,20 @@ class Sweeper:
 
         Raises ``StoreUnavailable`` (and other ``StoreError``) from the read.
         """
+        with self.changed:
+            if self._claim_chunks_pending:
+                # The last sweep's claims are still running: reading the same unclaimed
+                # items again would only cost CPU. New ones are read once they are done.
+                return 0
         due = self._store.due_schedules(now + self._config.lookahead, now, self._batch)
         with self.changed:
             fresh = [item for item in due if item.item_id not in self._inflight]
             self._inflight.update(item.item_id for item in fresh)
+            chunks = [fresh[i : i + CLAIM_CHUNK] for i in range(0, len(fresh), CLAIM_CHUNK)]
+            self._claim_chunks_pending += len(chunks)
         QUEUE_DEPTH.labels("schedule_due").set(len(due))
-        for start in range(0, len(fresh), CLAIM_CHUNK):
-            self._submit(self._claim, fresh[start : start + CLAIM_CHUNK])
+        for chunk in chunks:
+            self._submit(self._claim_executor, self._claim, chunk)
         return len(fresh)
 
     def fire_ready(self, now: float) -> int:
@@ -94,7 +106,7 @@ class Sweeper:
             while self._heap and self._heap[0].due_at <= now:
                 ready.append(heapq.heappop(self._heap))
         for claimed in ready:
-            self._submit(self._fire, claimed)
+            self._submit(self._fire_executor, self._fire, claimed)
         return len(ready)
 
     def next_due(self) -> float | None:
@@ -123,6 +135,13 @@ class Sweeper:
             return len(self._inflight)
 
     def _claim(self, batch: list[ScheduleItem]) -> None:
+        try:
+            self._claim_each(batch)
+        finally:
+            with self.changed:
+                self._claim_chunks_pending -= 1
+
+    def _claim_each(self, batch: list[ScheduleItem]) -> None:
         for index, item in enumerate(batch):
             now = self._clock()
             try:
@@ -151,7 +170,7 @@ class Sweeper:
                 self._count("skipped")
                 log.warning("claim on %s held too long; leaving it to expire", item.item_id)
                 return
-            if item.due_at > claimed.claimed_at and self._store.get_schedule(item.item_id) != item:
+            if self._needs_recheck(claimed) and self._store.get_schedule(item.item_id) != item:
                 self._count("skipped")
                 return  # cancelled or rescheduled since it was claimed
             outcome = self._handlers.fire(item, now)
@@ -160,7 +179,9 @@ class Sweeper:
                 return
             self._count("fired")
             if outcome is Outcome.DONE:
-                self._remove_if_unchanged(item)
+                # Unconditional: a start, terminate or reap stored again under the same id
+                # while this one fired is moot (the session was started or ended already).
+                self._store.remove_schedule(item.item_id)
         except StoreError as exc:
             STORE_ERRORS.labels(type(exc).__name__).inc()
             self._count("retried")
@@ -171,11 +192,14 @@ class Sweeper:
         finally:
             self._release([item.item_id])
 
-    def _remove_if_unchanged(self, item: ScheduleItem) -> None:
-        # Someone may have stored a new item under this id while it fired (a reschedule);
-        # that one must stay. The window between the read and the delete is tiny.
-        if self._store.get_schedule(item.item_id) == item:
-            self._store.remove_schedule(item.item_id)
+    @staticmethod
+    def _needs_recheck(claimed: _Claimed) -> bool:
+        """Whether the item may have been cancelled or moved since it was claimed ahead.
+
+        A wake-up is never re-read: waking a session whose delayed send was cancelled
+        costs a worker a look and changes nothing (the send is gone from its snapshot).
+        """
+        return claimed.item.due_at > claimed.claimed_at and claimed.item.kind != items.WAKEUP
 
     def _release(self, item_ids: Iterable[str]) -> None:
         with self.changed:
@@ -185,8 +209,10 @@ class Sweeper:
         with self.changed:
             self.stats[name] += 1
 
-    def _submit(self, fn: Callable[..., None], arg: object) -> None:
+    @staticmethod
+    def _submit(executor: Executor, fn: Callable[..., None], arg: object) -> None:
         try:
-            self._executor.submit(fn, arg)
+            executor.submit(fn, arg)
         except RuntimeError:
-            log.debug("executor shut down; dropping work (claims expire and are retried)")
+            # Shutting down: claims not fired expire and another beat fires the items.
+            log.debug("executor shut down; dropping work")

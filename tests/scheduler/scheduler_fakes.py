@@ -196,6 +196,7 @@ def make_sweeper(
         handlers,
         claimant=claimant,
         config=config.scheduler,
-        executor=executor or InlineExecutor(),
+        claim_executor=executor or InlineExecutor(),
+        fire_executor=executor or InlineExecutor(),
         clock=clock,
     )

@@ -92,20 +92,22 @@ def test_a_cancel_after_the_early_claim_is_honoured() -> None:
     assert sweeper.stats["skipped"] == 1
 
 
-def test_an_item_rescheduled_while_firing_is_not_removed() -> None:
+def test_a_wakeup_rewritten_by_the_worker_while_firing_keeps_its_new_time() -> None:
     store, clock = MemoryStore(), ManualClock()
     control = RecordingControl()
     sweeper = make_sweeper(store, control, clock)
-    schedule_terminate(store, "s1", clock.now)
+    _store_session(store, "s1")
+    store.put_schedule(items.wakeup_item("s1", clock.now))
     later = clock.now + 60
 
-    def reschedule_during_fire(sessionid: str, *, reason: str = "") -> None:
-        schedule_terminate(store, sessionid, later)
+    def worker_runs_and_reschedules(sessionid: str) -> None:
+        store.put_schedule(items.wakeup_item(sessionid, later))
 
-    control.terminate = reschedule_during_fire  # type: ignore[method-assign]
+    control.wake = worker_runs_and_reschedules  # type: ignore[method-assign]
     cycle(sweeper, now=clock.now)
-    kept = store.get_schedule("terminate:s1")
+    kept = store.get_schedule("wakeup:s1")
     assert kept is not None and kept.due_at == later
+    assert store.due_schedules(later, clock.now) == [kept]  # and it is not claimed
 
 
 def test_transient_failures_retry_after_the_claim_expires() -> None:
