@@ -17,6 +17,18 @@ SNAPSHOT_CODEC_JS = r"""
 "use strict";
 const { global, BUILTIN_NAMES, userGlobalNames, isGlobalLexical } = internal;
 
+// Builtin objects no global name reaches, named as the ECMAScript specification does.
+const INTRINSICS = {
+  "%GeneratorFunctionPrototype%": Object.getPrototypeOf(function* () {}),
+  "%AsyncFunctionPrototype%": Object.getPrototypeOf(async function () {}),
+  "%AsyncGeneratorFunctionPrototype%": Object.getPrototypeOf(async function* () {}),
+  "%IteratorPrototype%": Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())),
+  "%ArrayIteratorPrototype%": Object.getPrototypeOf([][Symbol.iterator]()),
+  "%MapIteratorPrototype%": Object.getPrototypeOf(new Map()[Symbol.iterator]()),
+  "%SetIteratorPrototype%": Object.getPrototypeOf(new Set()[Symbol.iterator]()),
+  "%StringIteratorPrototype%": Object.getPrototypeOf(""[Symbol.iterator]()),
+  "%TypedArray%": Object.getPrototypeOf(Int8Array),
+};
 let nativePaths = null;
 function nativePathTable() {
   if (nativePaths) return nativePaths;
@@ -36,16 +48,38 @@ function nativePathTable() {
     const d = Object.getOwnPropertyDescriptor(global, name);
     if (d && "value" in d) visit(d.value, name, 2);
   }
-  for (const proto of [Object.getPrototypeOf(function* () {}), Object.getPrototypeOf(async function () {})]) {
-    nativePaths.set(proto, null);
-  }
+  for (const name of Object.keys(INTRINSICS)) visit(INTRINSICS[name], name, 2);
   return nativePaths;
 }
 function resolveNative(path) {
-  let value = global;
-  for (const key of path.split(".")) value = value[key];
+  const keys = path.split(".");
+  let value = keys[0].startsWith("%") ? INTRINSICS[keys.shift()] : global;
+  for (const key of keys) value = value[key];
   return value;
 }
+const TYPED = { Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
+  Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array };
+function errorClass(type) {
+  const candidate = global[type];
+  return typeof candidate === "function" && candidate.prototype instanceof Error ? candidate : Error;
+}
+// the prototype of the object restore() creates for an entry before fixing its prototype
+function standardPrototype(d, o) {
+  switch (d.k) {
+    case "arr": return Array.prototype;
+    case "date": return Date.prototype;
+    case "re": return RegExp.prototype;
+    case "map": return Map.prototype;
+    case "set": return Set.prototype;
+    case "typed": return (TYPED[d.type] || Float64Array).prototype;
+    case "err": return errorClass(d.type).prototype;
+    case "boxed": return Object.getPrototypeOf(Object(o.valueOf()));
+  }
+  return Object.prototype;
+}
+// Symbol.iterator and the like, the only symbol keys that can be named again after restore
+const WELL_KNOWN_SYMBOLS = new Map(Object.getOwnPropertyNames(Symbol)
+  .filter((name) => typeof Symbol[name] === "symbol").map((name) => [Symbol[name], name]));
 const FUNCTION_SKIP = new Set(["length", "name", "prototype", "arguments", "caller"]);
 const HOLE = { $: "hole" };
 function isNativeSource(src) { return /\{\s*\[native code\]\s*\}\s*$/.test(src); }
@@ -77,10 +111,13 @@ function encodeGlobals(lexicalNames) {
   }
   function props(o, skip) {
     const out = [];
-    for (const key of Object.getOwnPropertyNames(o)) {
+    for (const key of Reflect.ownKeys(o)) {
       if (skip && skip.has(key)) continue;
+      const entry = {};
+      if (typeof key === "string") entry.n = key;
+      else if (WELL_KNOWN_SYMBOLS.has(key)) entry.y = WELL_KNOWN_SYMBOLS.get(key);
+      else { lost.push("symbol-keyed properties"); continue; }
       const d = Object.getOwnPropertyDescriptor(o, key);
-      const entry = { n: key };
       const flags = (d.enumerable ? 1 : 0) | (d.configurable ? 4 : 0) | ("value" in d && d.writable ? 2 : 0);
       if ("value" in d) { entry.v = enc(d.value); if (flags !== 7) entry.f = flags; }
       else { entry.g = enc(d.get); entry.s = enc(d.set); entry.f = flags; }
@@ -98,6 +135,31 @@ function encodeGlobals(lexicalNames) {
     if (Object.isSealed(o)) return 2;
     return Object.isExtensible(o) ? 0 : 1;
   }
+  function describeObject(o) {
+    if (Array.isArray(o)) {
+      const items = [];
+      for (let i = 0; i < o.length; i++) items.push(i in o ? enc(o[i]) : HOLE);
+      const extra = props(o, null).filter((e) => e.n !== "length" && !(String(e.n >>> 0) === e.n && (e.n >>> 0) < o.length));
+      return extra.length ? { k: "arr", items, props: extra } : { k: "arr", items };
+    }
+    if (o instanceof Date) return { k: "date", t: enc(o.getTime()), props: props(o, null) };
+    if (o instanceof RegExp) return { k: "re", src: o.source, flags: o.flags, props: props(o, null) };
+    if (o instanceof Map) return { k: "map", entries: Array.from(o, ([a, b]) => [enc(a), enc(b)]), props: props(o, null) };
+    if (o instanceof Set) return { k: "set", items: Array.from(o, enc), props: props(o, null) };
+    if (ArrayBuffer.isView(o) && !(o instanceof DataView)) {
+      const type = Object.keys(TYPED).find((name) => o instanceof TYPED[name]);
+      return { k: "typed", type, items: Array.from(o, enc) };
+    }
+    if (o instanceof Error) return { k: "err", type: o.name, props: props(o, null) };
+    if (o instanceof Number || o instanceof String || o instanceof Boolean) return { k: "boxed", v: enc(o.valueOf()) };
+    const tag = Object.prototype.toString.call(o);
+    if (o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise
+        || o instanceof ArrayBuffer || o instanceof DataView || (typeof WeakRef === "function" && o instanceof WeakRef)) {
+      lost.push(tag);
+      return { k: "obj", props: props(o, null), lost: tag };
+    }
+    return { k: "obj", props: props(o, null) };
+  }
   function describe(o) {
     let d;
     if (internal.isXml(o)) return { k: "xml", xml: internal.serializeXml(o) };
@@ -109,34 +171,12 @@ function encodeGlobals(lexicalNames) {
       if (pd && "value" in pd && pd.value !== null && typeof pd.value === "object") d.prototype = ref(pd.value);
       const p = protoOf(o, Function.prototype);
       if (p !== undefined && !(p && p.$ === "native")) d.proto = p;
-    } else if (Array.isArray(o)) {
-      const items = [];
-      for (let i = 0; i < o.length; i++) items.push(i in o ? enc(o[i]) : HOLE);
-      const extra = props(o, null).filter((e) => e.n !== "length" && !(String(e.n >>> 0) === e.n && (e.n >>> 0) < o.length));
-      d = { k: "arr", items };
-      if (extra.length) d.props = extra;
-    } else if (o instanceof Date) {
-      d = { k: "date", t: enc(o.getTime()), props: props(o, null) };
-    } else if (o instanceof RegExp) {
-      d = { k: "re", src: o.source, flags: o.flags, props: props(o, null) };
-    } else if (o instanceof Map) {
-      d = { k: "map", entries: Array.from(o, ([a, b]) => [enc(a), enc(b)]), props: props(o, null) };
-    } else if (o instanceof Set) {
-      d = { k: "set", items: Array.from(o, enc), props: props(o, null) };
-    } else if (ArrayBuffer.isView(o) && !(o instanceof DataView)) {
-      d = { k: "typed", type: o.constructor.name, items: Array.from(o, enc) };
-    } else if (o instanceof Error) {
-      d = { k: "err", type: o.name, props: props(o, null) };
-    } else if (o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise
-               || o instanceof ArrayBuffer || o instanceof DataView) {
-      lost.push(Object.prototype.toString.call(o));
-      d = { k: "obj", props: props(o, null), lost: Object.prototype.toString.call(o) };
-    } else if (o instanceof Number || o instanceof String || o instanceof Boolean) {
-      d = { k: "boxed", v: enc(o.valueOf()) };
     } else {
-      d = { k: "obj", props: props(o, null) };
-      const p = protoOf(o, Object.prototype);
-      if (p !== undefined) d.proto = p;
+      d = describeObject(o);
+      // the shell restore() creates has the standard prototype of its kind; record others
+      // (class instances, subclasses of Array, Map, Error..., Object.create(null))
+      const p = Object.getPrototypeOf(o);
+      if (p !== standardPrototype(d, o)) d.proto = p === null ? null : enc(p);
     }
     if (d.k !== "obj" && d.k !== "fn" && d.k !== "arr" && d.props && !d.props.length) delete d.props;
     const x = extensibility(o);
@@ -161,12 +201,9 @@ function evalFunctionSource(src) {
   try { return indirect("(" + src + "\n)"); } catch (e) { if (!(e instanceof SyntaxError)) throw e; }
   // method shorthand, getters, setters: "name() {...}" is only valid inside an object literal
   const holder = indirect("({" + src + "\n})");
-  const d = Object.getOwnPropertyDescriptor(holder, Object.getOwnPropertyNames(holder)[0]);
+  const d = Object.getOwnPropertyDescriptor(holder, Reflect.ownKeys(holder)[0]);
   return d.value || d.get || d.set;
 }
-const TYPED = { Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
-  Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array };
-
 function decodeGlobals(snap) {
   const { objects, globals } = snap;
   const made = new Array(objects.length);
@@ -196,7 +233,7 @@ function decodeGlobals(snap) {
       case "map": made[i] = new Map(); break;
       case "set": made[i] = new Set(); break;
       case "typed": made[i] = new (TYPED[d.type] || Float64Array)(d.items.length); break;
-      case "err": made[i] = new (global[d.type] && global[d.type].prototype instanceof Error ? global[d.type] : Error)(); break;
+      case "err": made[i] = new (errorClass(d.type))(); break;
       case "boxed": made[i] = Object(dec(d.v)); break;
       case "xml": made[i] = internal.buildDocument(d.tree); break;
       case "lost": made[i] = undefined; break;
@@ -236,7 +273,7 @@ function decodeGlobals(snap) {
       const desc = { enumerable: !!(f & 1), configurable: !!(f & 4) };
       if ("v" in e) { desc.value = dec(e.v); desc.writable = !!(f & 2); }
       else { desc.get = dec(e.g); desc.set = dec(e.s); }
-      try { Object.defineProperty(target, e.n, desc); } catch (err) { failed.push(String(err)); }
+      try { Object.defineProperty(target, e.y === undefined ? e.n : Symbol[e.y], desc); } catch (err) { failed.push(String(err)); }
     }
   }
   objects.forEach((d, i) => {

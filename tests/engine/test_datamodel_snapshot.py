@@ -223,3 +223,25 @@ def test_snapshot_is_strict_json() -> None:
 def test_unknown_snapshot_format_is_rejected() -> None:
     with pytest.raises(ScriptError, match="snapshot"):
         _model().restore({"format": "nope", "globals": [], "objects": []})
+
+
+def test_subclasses_of_builtins_and_special_functions() -> None:
+    dm = _model()
+    dm.execute(
+        "class Stack extends Array { top() { return this[this.length - 1]; } }"
+        "var st = new Stack(); st.push(1, 2);"
+        "class NotFound extends Error { constructor(m) { super(m); this.name = 'NotFound'; } }"
+        "var failure = new NotFound('no agent');"
+        "var iterable = { *[Symbol.iterator]() { yield 1; yield 2; } };"
+        "var gen = function* () { yield 'g'; }; async function later() { return 1; }"
+        "var err = new RangeError('r'); var floats = new Float32Array([0.5]);"
+    )
+    back = round_trip(dm)
+    assert back.condition("st instanceof Stack && Array.isArray(st) && st.top() === 2")
+    assert back.condition("failure instanceof NotFound && failure instanceof Error")
+    assert back.evaluate("failure.message + '/' + failure.name") == "no agent/NotFound"
+    assert back.evaluate("Array.from(iterable)") == [1, 2]
+    assert back.evaluate("gen().next().value") == "g"
+    assert back.condition("later() instanceof Promise")
+    assert back.condition("err instanceof RangeError && err.message === 'r'")
+    assert back.condition("floats instanceof Float32Array && floats[0] === 0.5")
