@@ -2,7 +2,16 @@
 
 from engine.document import load_document
 from engine.events import Event
+from engine.interpreter import MacrostepLimitError
 from engine.model import Document
 from engine.session import Session, SnapshotError, StepResult
 
-__all__ = ["Document", "Event", "Session", "SnapshotError", "StepResult", "load_document"]
+__all__ = [
+    "Document",
+    "Event",
+    "MacrostepLimitError",
+    "Session",
+    "SnapshotError",
+    "StepResult",
+    "load_document",
+]

@@ -24,10 +24,11 @@ from engine.events import Event
 from engine.executable import ActionError, evaluate_data, execute_block
 from engine.ioprocessor import INVOKE_TYPES, SCXML_TYPE, Route, resolve_target
 from engine.model import StateKind
-from orchestrion.errors import DocumentFetchError
+from orchestrion.errors import DocumentFetchError, OrchestrionError
 
 Loader = Callable[[str], str]
 CANCELLED_CHILDREN_KEPT = 64
+DEFAULT_MAX_MICROSTEPS = 100_000
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,18 @@ class ActiveInvoke:
     index: int
 
 
+class MacrostepLimitError(OrchestrionError):
+    """A macrostep never became stable; the session's in-memory state must be discarded."""
+
+
 class Interpreter:
-    """One session's running interpreter: configuration, queues, history, invokes."""
+    """One session's running interpreter: configuration, queues, history, invokes.
+
+    ``max_microsteps`` bounds one macrostep, so that an endless loop of eventless
+    transitions or internal events ends with :class:`MacrostepLimitError`.
+    """
+
+    max_microsteps = DEFAULT_MAX_MICROSTEPS
 
     def __init__(
         self,
@@ -174,7 +185,14 @@ class Interpreter:
 
     def process_internal_events(self) -> None:
         """The inner loop of ``mainEventLoop``: eventless transitions, then internal events."""
+        microsteps = 0
         while self.running:
+            microsteps += 1
+            if microsteps > self.max_microsteps:
+                raise MacrostepLimitError(
+                    f"a macrostep took more than {self.max_microsteps} microsteps "
+                    "(an endless loop of eventless transitions or internal events?)"
+                )
             enabled = self.select_eventless_transitions()
             if not enabled:
                 if not self.internal_queue:

@@ -118,14 +118,18 @@ class LocalRuntime:
                 if top in self.sessions:
                     self.sessions[top].session.enqueue(event)
             while top in self.sessions:
-                if not self._run_ready():
-                    hosted = self.sessions[top].session
-                    if not hosted.children and hosted.next_wakeup is None:
-                        return self._result(top, "idle", None, hosted.configuration)
+                busy = self._run_ready()
+                if top not in self.sessions:
+                    break
+                hosted = self.sessions[top].session
+                running_children = any(c in self.sessions for c in hosted.children.values())
+                if not busy and not running_children and hosted.next_wakeup is None:
+                    return self._result(top, "idle", None, hosted.configuration)
+                now = self.clock()
+                if now >= deadline:
+                    return self._result(top, "timeout", None, hosted.configuration)
+                if not busy:
                     wakeup = self._next_wakeup()
-                    now = self.clock()
-                    if now >= deadline:
-                        return self._result(top, "timeout", None, hosted.configuration)
                     self.sleep(max(0.0, min(wakeup or deadline, deadline) - now))
             final, configuration = self._finals[top]
             return self._result(top, "final", final, configuration)

@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from engine import Event, Session, SnapshotError, load_document
+from engine import Event, MacrostepLimitError, Session, SnapshotError, load_document
 from engine.effects import CancelChild, Log, SendToSession, StartChild
+from engine.interpreter import Interpreter
 
 HEAD = '<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript"'
 
@@ -174,3 +175,17 @@ def test_terminate_runs_onexit_and_ends_the_session() -> None:
     result = session.terminate(1.0)
     assert result.status == "final" and result.final_state is None
     assert result.effects == [Log("bye", None)]
+
+
+def test_an_endless_macrostep_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Interpreter, "max_microsteps", 1000)
+    doc = load_document(
+        f"""{HEAD}>
+  <datamodel><data id="i" expr="0"/></datamodel>
+  <state id="a"><transition target="b"><assign location="i" expr="i + 1"/></transition></state>
+  <state id="b"><transition target="a"/></state>
+</scxml>"""
+    )
+    session = Session.create(doc, "s")
+    with pytest.raises(MacrostepLimitError, match="more than 1000 microsteps"):
+        session.start(0.0)
