@@ -82,7 +82,7 @@ def resolve_target(
         raise SendError("error.execution", f"unsupported send type {send_type!r}")
     if kind == BASICHTTP_TYPE:
         if not target:
-            raise SendError("error.execution", "a basichttp send needs a target URL")
+            raise SendError("error.communication", "a basichttp send needs a target URL")
         if target.startswith(("http://", "https://")):
             return Route("url", url=target)
         raise SendError("error.communication", f"cannot reach {target!r} over basichttp")
