@@ -16,7 +16,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from cassandra import AuthenticationFailed
+from cassandra import AuthenticationFailed, ProtocolVersion
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
 from cassandra.policies import (
@@ -86,7 +86,7 @@ _WRITE_FINISHED = (
 _READ_FINISHED = (
     "SELECT final_state, ended_at, reason, expires_at FROM {ks}.finished WHERE sessionid = ?"
 )
-_WRITE_DOCUMENT = "INSERT INTO {ks}.documents (content_hash, source) VALUES (?, ?)"
+_WRITE_DOCUMENT = "INSERT INTO {ks}.documents (content_hash, source) VALUES (?, ?) IF NOT EXISTS"
 _READ_DOCUMENT = "SELECT source FROM {ks}.documents WHERE content_hash = ?"
 _HEARTBEAT = "INSERT INTO {ks}.nodes (marker, node, heartbeat_at, info) VALUES (0, ?, ?, ?)"
 _READ_NODES = "SELECT node, heartbeat_at, info FROM {ks}.nodes WHERE marker = 0"
@@ -159,6 +159,8 @@ class CassandraStore(Store):
             connect_timeout=connect_timeout_s,
             control_connection_timeout=connect_timeout_s,
             idle_heartbeat_interval=10,
+            # Native protocol v5 (Cassandra 4.0 and newer); no downgrade dance on connect.
+            protocol_version=ProtocolVersion.V5,
         )
         session = _connect(self._cluster, f"{';'.join(nodes)} port {port}")
         try:
@@ -314,8 +316,10 @@ class CassandraStore(Store):
 
     # -- documents ------------------------------------------------------------------------
     def put_document(self, content_hash: str, source: str) -> None:
-        # Same hash, same text: a plain (idempotent) overwrite needs no transaction.
-        self._cql.write(_WRITE_DOCUMENT, (content_hash, source))
+        # Stored once: the first text under a hash stays. Most puts find it there already,
+        # so a plain read spares them the transaction.
+        if self.get_document(content_hash) is None:
+            self._cql.cas(_WRITE_DOCUMENT, (content_hash, source))
 
     def get_document(self, content_hash: str) -> str | None:
         row = self._cql.read_one(_READ_DOCUMENT, (content_hash,))
