@@ -169,7 +169,8 @@ def run(config: Config) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     store = open_store(config)
-    beat = Beat(config, store, Orchestrator(config, store))
+    orchestrator = Orchestrator(config, store)
+    beat = Beat(config, store, orchestrator)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
@@ -180,4 +181,5 @@ def run(config: Config) -> None:
     try:
         beat.run()
     finally:
+        orchestrator.close()  # sends the wake-ups still queued
         store.close()

@@ -8,8 +8,9 @@ store: the atomic claim gives each item to exactly one of them, and a claim not 
 by a removal (the beat died) expires after ``claim_ttl`` so that another beat fires it.
 
 An item claimed ahead of its time is re-read just before it fires (wake-ups excepted), so
-that a cancel or reschedule in the last ``lookahead`` seconds is honoured. A claim held for so long that it
-may have expired (by another beat's clock) is not fired here: whoever claims it next does.
+that a cancel or reschedule in the last ``lookahead`` seconds is honoured. A claim held for
+so long that it may have expired (by another beat's clock) is not fired here: whoever
+claims it next does.
 """
 
 from __future__ import annotations
