@@ -179,3 +179,20 @@ def _store_session(store: MemoryStore, sessionid: str) -> None:
     from persistence.contract import SessionRecord
 
     store.write_session(SessionRecord(sessionid, "h", "{}", 1, created_at=1.0, updated_at=1.0))
+
+
+def test_a_claim_held_too_long_is_not_fired_by_its_holder() -> None:
+    # Beat "slow" claims ahead, then stalls past claim_ttl - 2 x skew: by a clock that runs
+    # ahead, its claim may already look expired to beat "fast", which may fire the item.
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    config = scheduler_config(claim_ttl=10.0, max_clock_skew=2.0, lookahead=1.0)
+    slow = make_sweeper(store, control, clock, claimant="slow", config=config)
+    fast = make_sweeper(store, control, clock, claimant="fast", config=config)
+    schedule_start(store, clock.now + 1, sessionid="s1", document_hash="h")
+    slow.sweep(clock.now)
+    clock.advance(6.5)  # stalled: 6.5 s > 10 - 2 x 2
+    assert slow.fire_ready(clock.now) == 1
+    assert control.ops("start") == [] and slow.stats["skipped"] == 1
+    cycle(fast, now=clock.advance(4))  # the claim expired: the other beat fires it once
+    assert [call.sessionid for call in control.ops("start")] == ["s1"]
