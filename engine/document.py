@@ -177,7 +177,10 @@ class _Compiler:
             raise DocumentError("_persist must be 'true' or 'false'", _where(root, "_persist"))
         self.user_ids = {node.get("id") for node in root.iter() if _local(node) in STATE_TAGS}
         self._number(root, parent=-1)
-        states = tuple(self._build_state(slot) for slot in self.slots)
+        built: list[m.State] = []
+        for slot in self.slots:
+            built.append(self._build_state(slot, built))
+        states = tuple(built)
         scripts = tuple(self._script(node) for node in _children(root, "script"))
         return m.Document(
             source=self.source,
@@ -245,7 +248,7 @@ class _Compiler:
         }[tag]
 
     # -- pass 2: build each state -----------------------------------------------------------
-    def _build_state(self, slot: _StateSlot) -> m.State:
+    def _build_state(self, slot: _StateSlot, ancestors_built: list[m.State]) -> m.State:
         node = slot.node
         where = _where(node)
         initial: m.Transition | None = None
@@ -263,6 +266,9 @@ class _Compiler:
         datamodel_nodes = _children(node, "datamodel")
         data = tuple(self._data(d) for dm in datamodel_nodes for d in _children(dm, "data"))
         donedata_nodes = _children(node, "donedata")
+        chain = list(transitions)
+        for anc in slot.ancestors:
+            chain.extend(ancestors_built[anc].transitions)
         return m.State(
             index=slot.index,
             id=slot.id,
@@ -281,6 +287,9 @@ class _Compiler:
             history=tuple(slot.history),
             deep_history=deep,
             location=where,
+            atomic=slot.kind in (StateKind.ATOMIC, StateKind.FINAL),
+            eventless=tuple(t for t in chain if not t.events),
+            triggered=tuple(t for t in chain if t.events),
         )
 
     def _initial_transition(self, slot: _StateSlot) -> m.Transition:

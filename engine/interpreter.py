@@ -29,6 +29,7 @@ from orchestrion.errors import DocumentFetchError, OrchestrionError
 Loader = Callable[[str], str]
 CANCELLED_CHILDREN_KEPT = 64
 DEFAULT_MAX_MICROSTEPS = 100_000
+SELECTION_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class Interpreter:
         """One pass of ``mainEventLoop`` after the blocking dequeue of an external event."""
         self.now = now
         self.datamodel.set_event(event)
-        for invokeid, active in list(self.invokes.items()):
+        for invokeid, active in list(self.invokes.items()) if self.invokes else ():
             if active.state not in self.configuration:
                 continue
             invoke = self.states[active.state].invokes[active.index]
@@ -230,7 +231,7 @@ class Interpreter:
     # -- selecting transitions --------------------------------------------------------------
     def atomic_states(self) -> list[int]:
         if self._atomic is None:
-            self._atomic = sorted(s for s in self.configuration if self.states[s].is_atomic)
+            self._atomic = sorted(s for s in self.configuration if self.states[s].atomic)
         return self._atomic
 
     def select_eventless_transitions(self) -> list[m.Transition]:
@@ -240,32 +241,29 @@ class Interpreter:
         return self._select(event.name)
 
     def _select(self, name: str | None) -> list[m.Transition]:
+        """For each atomic state, the first enabled transition of it or its ancestors."""
         enabled: list[m.Transition] = []
         states = self.states
+        cache = self.doc.selection_cache
         for atomic in self.atomic_states():
-            state = states[atomic]
-            found = self._first_enabled(state, name)
-            if found is None:
-                for ancestor in state.ancestors:
-                    found = self._first_enabled(states[ancestor], name)
-                    if found is not None:
-                        break
-            if found is not None and found not in enabled:
-                enabled.append(found)
+            if name is None:
+                chain = states[atomic].eventless
+            else:
+                found = cache.get((atomic, name))
+                if found is None:
+                    found = tuple(t for t in states[atomic].triggered if t.matches(name))
+                    if len(cache) >= SELECTION_CACHE_SIZE:
+                        cache.clear()
+                    cache[(atomic, name)] = found
+                chain = found
+            for t in chain:
+                if self.condition_match(t):
+                    if t not in enabled:
+                        enabled.append(t)
+                    break
         if len(enabled) > 1:
             return self.remove_conflicting_transitions(enabled)
         return enabled
-
-    def _first_enabled(self, state: m.State, name: str | None) -> m.Transition | None:
-        for t in state.transitions:
-            if name is None:
-                if t.events:
-                    continue
-            elif not t.events or not t.matches(name):
-                continue
-            if self.condition_match(t):
-                return t
-        return None
 
     def condition_match(self, t: m.Transition) -> bool:
         if t.cond is None:
@@ -317,7 +315,7 @@ class Interpreter:
                     value = [
                         s
                         for s in self.configuration
-                        if self.states[s].is_atomic and state.is_ancestor_of(self.states[s])
+                        if self.states[s].atomic and state.is_ancestor_of(self.states[s])
                     ]
                 else:
                     value = [s for s in self.configuration if self.states[s].parent == index]

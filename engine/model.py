@@ -9,7 +9,7 @@ numbering is a pre-order walk, ``b`` is a proper descendant of ``a`` exactly whe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -223,10 +223,11 @@ class State:
     history: tuple[int, ...]
     deep_history: bool
     location: SourceLocation
-
-    @property
-    def is_atomic(self) -> bool:
-        return self.kind in (StateKind.ATOMIC, StateKind.FINAL)
+    atomic: bool
+    eventless: tuple[Transition, ...]
+    triggered: tuple[Transition, ...]
+    """``eventless``/``triggered``: this state's transitions then its ancestors', in the
+    order ``selectTransitions`` tries them (precomputed for the hot path)."""
 
     def is_ancestor_of(self, other: State) -> bool:
         return self.index < other.index <= self.last_descendant
@@ -250,6 +251,10 @@ class Document:
     transitions: tuple[Transition, ...]
     scripts: tuple[Script, ...]
     by_id: dict[str, int]
+    selection_cache: dict[tuple[int, str], tuple[Transition, ...]] = field(
+        default_factory=dict, repr=False
+    )
+    """(atomic state, event name) -> the ``triggered`` transitions whose descriptors match."""
 
     @property
     def root(self) -> State:
