@@ -2,9 +2,9 @@
 
 from engine.document import load_document
 from engine.events import Event
-from engine.interpreter import MacrostepLimitError
 from engine.model import Document
-from engine.session import Session, SnapshotError, StepResult
+from engine.session import Session, StepResult
+from orchestrion.errors import MacrostepLimitError, SnapshotError
 
 __all__ = [
     "Document",

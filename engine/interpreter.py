@@ -24,7 +24,7 @@ from engine.events import Event
 from engine.executable import ActionError, evaluate_data, execute_block
 from engine.ioprocessor import INVOKE_TYPES, SCXML_TYPE, Route, resolve_target
 from engine.model import StateKind
-from orchestrion.errors import DocumentFetchError, OrchestrionError
+from orchestrion.errors import DocumentFetchError, MacrostepLimitError
 
 Loader = Callable[[str], str]
 CANCELLED_CHILDREN_KEPT = 64
@@ -53,10 +53,6 @@ class ActiveInvoke:
     sessionid: str
     state: int
     index: int
-
-
-class MacrostepLimitError(OrchestrionError):
-    """A macrostep never became stable; the session's in-memory state must be discarded."""
 
 
 class Interpreter:

@@ -18,14 +18,10 @@ from engine.effects import Effect
 from engine.events import Event
 from engine.interpreter import ActiveInvoke, Interpreter, Loader, PendingSend
 from engine.ioprocessor import Route, ioprocessors_for
-from orchestrion.errors import OrchestrionError
+from orchestrion.errors import SnapshotError
 
 SNAPSHOT_FORMAT = 1
 DataModelFactory = Callable[[str], DataModel]
-
-
-class SnapshotError(OrchestrionError):
-    """A snapshot cannot be restored (wrong document, unknown format, corrupt)."""
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,14 @@ class DocumentFetchError(OrchestrionError):
     """A document (or a script or data ``src``) could not be fetched or is not allowed."""
 
 
+class SnapshotError(OrchestrionError):
+    """A session snapshot cannot be restored: another document's, unknown format, corrupt."""
+
+
+class MacrostepLimitError(OrchestrionError):
+    """A macrostep never became stable (an endless loop); discard the live session."""
+
+
 class SessionNotFound(OrchestrionError):
     """No active session has this id."""
 
