@@ -123,7 +123,10 @@ class Interpreter:
             declared = {d.id for s in self.states for d in s.data}
             for key, value in data.items():
                 if key not in declared:
-                    self.datamodel.declare(key, value=value)
+                    try:
+                        self.datamodel.declare(key, value=value)
+                    except ScriptError as exc:
+                        self.raise_error("error.execution", str(exc))
         for script in self.doc.scripts:
             execute_block(self, (script,))
         assert root.initial is not None

@@ -134,12 +134,17 @@ class LocalRuntime:
             final, configuration = self._finals[top]
             return self._result(top, "final", final, configuration)
         except (OrchestrionError, ScriptError) as exc:
-            config = self.sessions[top].session.configuration if top in self.sessions else []
-            return self._result(top, "error", str(exc), config)
+            return self._failed(top, str(exc))
+        except Exception as exc:  # a bug must still end the run with a result line
+            return self._failed(top, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             for remaining in self.sessions.values():
                 remaining.session.close()
             self.sessions.clear()
+
+    def _failed(self, top: str, message: str) -> RunResult:
+        config = self.sessions[top].session.configuration if top in self.sessions else []
+        return self._result(top, "error", message, config)
 
     def _run_ready(self) -> bool:
         """Give every session with work one macrostep; False when none had work."""
