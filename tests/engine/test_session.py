@@ -189,3 +189,30 @@ def test_an_endless_macrostep_is_stopped(monkeypatch: pytest.MonkeyPatch) -> Non
     session = Session.create(doc, "s")
     with pytest.raises(MacrostepLimitError, match="more than 1000 microsteps"):
         session.start(0.0)
+
+
+def test_history_values_survive_restore() -> None:
+    doc = load_document(
+        f"""{HEAD} initial="work">
+  <state id="work" initial="step1">
+    <history id="h" type="deep"><transition target="step1"/></history>
+    <state id="step1"><transition event="next" target="step2"/></state>
+    <state id="step2" initial="inner1">
+      <state id="inner1"><transition event="next" target="inner2"/></state>
+      <state id="inner2"/>
+    </state>
+    <transition event="pause" target="paused"/>
+  </state>
+  <state id="paused"><transition event="resume" target="h"/></state>
+</scxml>"""
+    )
+    session = Session.create(doc, "s")
+    session.start(0.0)
+    for name in ("next", "next", "pause"):
+        session.enqueue(Event(name))
+    session.run(1.0)
+    assert session.configuration == ["paused"]
+    session = roundtrip(session)
+    session.enqueue(Event("resume"))
+    session.run(2.0)
+    assert session.configuration == ["work", "step2", "inner2"]
