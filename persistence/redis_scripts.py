@@ -8,9 +8,13 @@ only keys with the cluster-wide tag. The rules they encode are stated in
 
 from __future__ import annotations
 
-# KEYS: record, lease. ARGV: version, fence ('' for none), document hash, snapshot,
-# applied seq, outbox ('' for empty), created_at, updated_at.
-# Returns {'OK'}, {'N'} (identical rewrite), {'L', current fence}, {'V', stored version}.
+# A session record is one string: "<version> <applied seq> <created> <updated> <doc hash>\n
+# <outbox JSON>\n<snapshot>" (one key, no per-field overhead; the snapshot is last so that
+# it never needs escaping).
+
+# KEYS: record, lease. ARGV: version, fence ('' for none), header (the two first lines),
+# snapshot. Returns {'OK'}, {'N'} (identical rewrite), {'L', current fence} or
+# {'V', stored version}.
 WRITE_SESSION = """
 if ARGV[2] ~= '' then
   local lease = redis.call('HMGET', KEYS[2], 'w', 'f')
@@ -19,27 +23,35 @@ if ARGV[2] ~= '' then
   end
 end
 local version = tonumber(ARGV[1])
-local stored = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+local current = redis.call('GET', KEYS[1])
+local stored = 0
+if current then
+  stored = tonumber(string.match(current, '^(%d+) '))
+end
 if stored ~= version - 1 then
-  if stored == version and redis.call('HGET', KEYS[1], 's') == ARGV[4] then
-    return {'N'}
+  if stored == version then
+    local header_end = string.find(current, '\\n', 1, true)
+    local outbox_end = string.find(current, '\\n', header_end + 1, true)
+    if string.sub(current, outbox_end + 1) == ARGV[4] then
+      return {'N'}
+    end
   end
   return {'V', tostring(stored)}
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[3], 's', ARGV[4], 'a', ARGV[5],
-           'c', ARGV[7], 'u', ARGV[8])
-if ARGV[6] == '' then
-  redis.call('HDEL', KEYS[1], 'o')
-else
-  redis.call('HSET', KEYS[1], 'o', ARGV[6])
-end
+redis.call('SET', KEYS[1], ARGV[3] .. ARGV[4])
 return {'OK'}
 """
 
 # KEYS: record. ARGV: version.
 CLEAR_OUTBOX = """
-if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
-  redis.call('HDEL', KEYS[1], 'o')
+local current = redis.call('GET', KEYS[1])
+if not current or tonumber(string.match(current, '^(%d+) ')) ~= tonumber(ARGV[1]) then
+  return 0
+end
+local header_end = string.find(current, '\\n', 1, true)
+local outbox_end = string.find(current, '\\n', header_end + 1, true)
+if outbox_end > header_end + 1 then
+  redis.call('SET', KEYS[1], string.sub(current, 1, header_end) .. string.sub(current, outbox_end))
 end
 return 0
 """

@@ -3,7 +3,8 @@
 Layout (``p`` is ``[persistence] cluster-name``, the key prefix):
 
 - per session, all with the hash tag ``{<sessionid>}`` so that they share one Cluster slot
-  and one Lua script updates them atomically: ``p:s:{id}`` (hash: the record),
+  and one Lua script updates them atomically: ``p:s:{id}`` (string: the record, a short
+  header then the snapshot, see ``redis_scripts``),
   ``p:m:{id}`` (sorted set: event id by sequence number, the dedup index),
   ``p:q:{id}`` (hash: payload by sequence number, ``n`` last number, ``t`` trimmed up to),
   ``p:l:{id}`` (hash: lease holder ``w``, fence ``f``, expiry ``x``), ``p:f:{id}``
@@ -89,6 +90,29 @@ AnyRedis = redis.Redis | RedisCluster
 def _num(value: float) -> str:
     """A float as exact text (Lua and Python read it back identically)."""
     return repr(float(value))
+
+
+def pack_header(record: SessionRecord) -> str:
+    """The record's first two lines (see ``redis_scripts``); the snapshot follows them."""
+    return (
+        f"{record.version} {record.applied_seq} {_num(record.created_at)} "
+        f"{_num(record.updated_at)} {record.document_hash}\n{outbox_to_json(record.outbox)}\n"
+    )
+
+
+def unpack_record(sessionid: str, text: str) -> SessionRecord:
+    header, outbox, snapshot = text.split("\n", 2)
+    version, applied, created, updated, document_hash = header.split(" ", 4)
+    return SessionRecord(
+        sessionid=sessionid,
+        document_hash=document_hash,
+        snapshot=snapshot,
+        version=int(version),
+        applied_seq=int(applied),
+        outbox=outbox_from_json(outbox),
+        created_at=float(created),
+        updated_at=float(updated),
+    )
 
 
 class RedisStore(Store):
@@ -183,35 +207,15 @@ class RedisStore(Store):
 
     # -- sessions ---------------------------------------------------------------------------
     def read_session(self, sessionid: str) -> SessionRecord | None:
-        fields: dict[str, str] = self._cmd(lambda r: r.hgetall(self._session_key("s", sessionid)))
-        if not fields:
-            return None
-        return SessionRecord(
-            sessionid=sessionid,
-            document_hash=fields["d"],
-            snapshot=fields["s"],
-            version=int(fields["v"]),
-            applied_seq=int(fields["a"]),
-            outbox=outbox_from_json(fields.get("o")),
-            created_at=float(fields["c"]),
-            updated_at=float(fields["u"]),
-        )
+        text: str | None = self._cmd(lambda r: r.get(self._session_key("s", sessionid)))
+        return None if text is None else unpack_record(sessionid, text)
 
     def write_session(self, record: SessionRecord, *, fence: int | None = None) -> None:
         sid = record.sessionid
         result = self._run(
             WRITE_SESSION,
             [self._session_key("s", sid), self._session_key("l", sid)],
-            [
-                record.version,
-                "" if fence is None else fence,
-                record.document_hash,
-                record.snapshot,
-                record.applied_seq,
-                outbox_to_json(record.outbox),
-                _num(record.created_at),
-                _num(record.updated_at),
-            ],
+            [record.version, "" if fence is None else fence, pack_header(record), record.snapshot],
         )
         if result[0] == "L":
             raise LeaseLost(

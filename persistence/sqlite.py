@@ -90,34 +90,37 @@ class SqliteStore(Store):
     # -- connections ------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
         """This thread's connection (a new one after fork: connections must not cross it)."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None or self._local.pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout_s,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            self._local.db, self._local.pid = db, os.getpid()
-            with self._all_lock:
-                self._all.append(db)
+        local = self._local
+        db: sqlite3.Connection | None = getattr(local, "db", None)
+        if db is not None and local.pid == os.getpid():
+            return db
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(
+            self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+        local.db, local.pid = db, os.getpid()
+        with self._all_lock:
+            self._all.append(db)
         return db
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError:
+        """The contract's error for a driver error."""
+        text = str(exc).lower()
+        if isinstance(exc, sqlite3.OperationalError) and any(
+            marker in text for marker in _UNAVAILABLE_MARKERS
+        ):
+            return StoreUnavailable(f"SQLite store {self.path}: {exc}")
+        return StoreError(f"SQLite store {self.path}: {exc}")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
         try:
             yield
         except sqlite3.Error as exc:
-            text = str(exc).lower()
-            if isinstance(exc, sqlite3.OperationalError) and any(
-                marker in text for marker in _UNAVAILABLE_MARKERS
-            ):
-                raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
-            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+            raise self._translate(exc) from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -131,14 +134,19 @@ class SqliteStore(Store):
             raise
         db.execute("COMMIT")
 
+    # _query and _execute are the hot paths: plain try/except, no context manager.
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        with self._errors():
+        try:
             return self._db().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
 
     def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
         """One statement in its own (implicit) transaction; the number of rows changed."""
-        with self._errors():
+        try:
             return self._db().execute(sql, args).rowcount
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
 
     def close(self) -> None:
         with self._all_lock:
