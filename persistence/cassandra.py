@@ -141,10 +141,13 @@ class CassandraStore(Store):
         self.keyspace = check_keyspace_name(keyspace)
         for level in (read_consistency, write_consistency, serial_consistency):
             consistency_level(level)  # an unknown name fails here, not on first use
+        # The store's own statements carry the configured levels (see Cql). The profile's
+        # level serves only the schema bookkeeping, where a stale read merely re-runs
+        # idempotent migrations: LOCAL_ONE lets a store open whatever the replication.
         profile = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
             request_timeout=request_timeout_s,
-            consistency_level=consistency_level(read_consistency),
+            consistency_level=consistency_level("LOCAL_ONE"),
             serial_consistency_level=consistency_level(serial_consistency),
         )
         auth = PlainTextAuthProvider(username, password or "") if username else None

@@ -163,11 +163,17 @@ def cassandra_auth_server() -> CassandraNode:
 @pytest.fixture
 def cassandra_keyspace(cassandra_server: CassandraNode) -> Iterator[str]:
     """A keyspace name no other test uses; the keyspace (if created) is dropped afterwards."""
-    from cassandra.cluster import Cluster
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import RoundRobinPolicy
 
     name = f"t_{uuid.uuid4().hex[:16]}"
     yield name
-    cluster = Cluster([cassandra_server.host], port=cassandra_server.port)
+    cluster = Cluster(
+        [cassandra_server.host],
+        port=cassandra_server.port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: ExecutionProfile(RoundRobinPolicy())},
+        protocol_version=5,
+    )
     try:
         cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
     finally:

@@ -1,0 +1,359 @@
+"""What only the Cassandra store has: keyspace replication, schema migrations, consistency
+levels, authentication, the time-bucketed due index, contended appends.
+
+The behaviour every backend shares is in ``test_contract.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+from cassandra.policies import RoundRobinPolicy
+from servers import CassandraNode
+
+from orchestrion.config import load_config
+from orchestrion.errors import ConfigError, StoreUnavailable
+from persistence import open_backend
+from persistence.cassandra import CassandraStore
+from persistence.cassandra_schema import BUCKET_S, LATEST_SCHEMA_VERSION
+from persistence.contract import ScheduleItem, SessionRecord
+
+TABLES = {
+    "schema_version",
+    "sessions",
+    "finished",
+    "mailbox",
+    "documents",
+    "schedules",
+    "schedule_due",
+    "schedule_buckets",
+    "schedule_kinds",
+    "schedule_kind_names",
+    "node_sessions",
+    "nodes",
+}
+
+
+@contextmanager
+def cql(node: CassandraNode) -> Iterator[Any]:
+    """A plain driver session on ``node``, to look at what the store wrote."""
+    from cassandra.auth import PlainTextAuthProvider
+
+    auth = PlainTextAuthProvider(node.username, node.password) if node.auth else None
+    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
+    cluster = Cluster(
+        [node.host],
+        port=node.port,
+        auth_provider=auth,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        protocol_version=5,
+    )
+    try:
+        yield cluster.connect()
+    finally:
+        cluster.shutdown()
+
+
+def open_store(node: CassandraNode, keyspace: str, **options: Any) -> CassandraStore:
+    options.setdefault("read_consistency", "ONE")
+    options.setdefault("write_consistency", "ONE")
+    options.setdefault("serial_consistency", "SERIAL")
+    return CassandraStore([node.host], node.port, keyspace=keyspace, **options)
+
+
+def replication_of(node: CassandraNode, keyspace: str) -> dict[str, str]:
+    with cql(node) as session:
+        row = session.execute(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+            (keyspace,),
+        ).one()
+    return dict(row.replication)
+
+
+def tables_of(node: CassandraNode, keyspace: str) -> set[str]:
+    with cql(node) as session:
+        rows = session.execute(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)
+        )
+        return {row.table_name for row in rows}
+
+
+def bucket_markers(node: CassandraNode, keyspace: str) -> list[int]:
+    with cql(node) as session:
+        return [
+            r.bucket for r in session.execute(f"SELECT bucket FROM {keyspace}.schedule_buckets")
+        ]
+
+
+# -- keyspace and replication -------------------------------------------------------------------
+
+
+def test_keyspace_is_created_with_network_topology_replication(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    # SimpleSnitch puts every node in datacenter1.
+    replication = {"class": "NetworkTopologyStrategy", "datacenter1": 1}
+    store = open_store(cassandra_server, cassandra_keyspace, replication=replication)
+    try:
+        store.write_session(SessionRecord("s", "h", "{}", 1))
+        assert store.read_session("s") is not None
+    finally:
+        store.close()
+    stored = replication_of(cassandra_server, cassandra_keyspace)
+    assert stored["class"].endswith("NetworkTopologyStrategy")
+    assert stored["datacenter1"] == "1"
+
+
+def test_consistency_levels_are_applied(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    """Two replicas wanted on a one-node cluster: ONE works, QUORUM is unavailable."""
+    replication = {"class": "SimpleStrategy", "replication_factor": 2}
+    relaxed = open_store(cassandra_server, cassandra_keyspace, replication=replication)
+    strict = open_store(
+        cassandra_server,
+        cassandra_keyspace,
+        replication=replication,
+        read_consistency="QUORUM",
+        write_consistency="QUORUM",
+    )
+    try:
+        assert replication_of(cassandra_server, cassandra_keyspace)["replication_factor"] == "2"
+        relaxed.heartbeat("n", 1.0)
+        assert [n.node for n in relaxed.nodes()] == ["n"]
+        with pytest.raises(StoreUnavailable, match="Unavailable"):
+            strict.nodes()
+        with pytest.raises(StoreUnavailable):
+            strict.heartbeat("n", 2.0)
+        # Lightweight transactions need a quorum of replicas for Paxos: also unavailable.
+        with pytest.raises(StoreUnavailable):
+            relaxed.write_session(SessionRecord("s", "h", "{}", 1))
+    finally:
+        relaxed.close()
+        strict.close()
+
+
+def test_existing_keyspace_keeps_its_replication(
+    cassandra_server: CassandraNode, cassandra_keyspace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    open_store(cassandra_server, cassandra_keyspace).close()
+    with caplog.at_level(logging.WARNING, logger="orchestrion.persistence.cassandra"):
+        store = open_store(
+            cassandra_server,
+            cassandra_keyspace,
+            replication={"class": "SimpleStrategy", "replication_factor": 3},
+        )
+        store.close()
+    assert replication_of(cassandra_server, cassandra_keyspace)["replication_factor"] == "1"
+    assert "left unchanged" in caplog.text
+
+
+def test_invalid_keyspace_names_and_levels_are_config_errors(
+    cassandra_server: CassandraNode,
+) -> None:
+    with pytest.raises(ConfigError, match="cassandra-keyspace"):
+        open_store(cassandra_server, "bad-name; DROP")
+    with pytest.raises(Exception, match="consistency level 'SOMETIMES'"):
+        open_store(cassandra_server, "unused", read_consistency="SOMETIMES")
+
+
+# -- schema migrations --------------------------------------------------------------------------
+
+
+def test_schema_is_created_recorded_and_reopening_is_idempotent(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    store = open_store(cassandra_server, cassandra_keyspace)
+    store.write_session(SessionRecord("s", "h", "{}", 1))
+    store.close()
+    assert tables_of(cassandra_server, cassandra_keyspace) == TABLES
+    with cql(cassandra_server) as session:
+        row = session.execute(
+            f"SELECT version FROM {cassandra_keyspace}.schema_version WHERE component = 'store'"
+        ).one()
+    assert row.version == LATEST_SCHEMA_VERSION
+    again = open_store(cassandra_server, cassandra_keyspace)
+    try:
+        assert again.schema_version == LATEST_SCHEMA_VERSION
+        stored = again.read_session("s")
+        assert stored is not None
+        assert stored.snapshot == "{}"
+    finally:
+        again.close()
+
+
+def test_an_interrupted_migration_is_completed_on_the_next_connect(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    open_store(cassandra_server, cassandra_keyspace).close()
+    with cql(cassandra_server) as session:
+        # As if the process died after some tables and before recording the version.
+        session.execute(f"DROP TABLE {cassandra_keyspace}.nodes")
+        session.execute(f"TRUNCATE {cassandra_keyspace}.schema_version")
+    store = open_store(cassandra_server, cassandra_keyspace)
+    try:
+        store.heartbeat("n1", 5.0)
+        assert [n.node for n in store.nodes()] == ["n1"]
+    finally:
+        store.close()
+    assert tables_of(cassandra_server, cassandra_keyspace) == TABLES
+
+
+def test_schema_newer_than_this_code_is_refused(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    open_store(cassandra_server, cassandra_keyspace).close()
+    newer = LATEST_SCHEMA_VERSION + 1
+    with cql(cassandra_server) as session:
+        session.execute(
+            f"UPDATE {cassandra_keyspace}.schema_version SET version = {newer}"
+            " WHERE component = 'store'"
+        )
+    with pytest.raises(ConfigError, match=f"schema version {newer}, newer"):
+        open_store(cassandra_server, cassandra_keyspace)
+
+
+def test_unknown_configured_schema_version_is_refused(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    with pytest.raises(ConfigError, match="cassandra-schema-version"):
+        open_store(cassandra_server, cassandra_keyspace, schema_version=LATEST_SCHEMA_VERSION + 1)
+
+
+# -- configuration and authentication -----------------------------------------------------------
+
+
+def test_store_from_the_persistence_options(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    config = load_config(
+        None,
+        {
+            "ORCHESTRION_PERSISTENCE_TYPE": "cassandra",
+            # A contact point that does not answer, then the node: the driver uses the live one.
+            "ORCHESTRION_PERSISTENCE_CASSANDRA_NODES": f"127.0.0.2;{cassandra_server.host}",
+            "ORCHESTRION_PERSISTENCE_CASSANDRA_LISTENPORT": str(cassandra_server.port),
+            "ORCHESTRION_PERSISTENCE_CASSANDRA_KEYSPACE": cassandra_keyspace,
+            "ORCHESTRION_PERSISTENCE_CASSANDRA_STRATEGY_CLASS": "NetworkTopologyStrategy",
+            "ORCHESTRION_PERSISTENCE_CASSANDRA_STRATEGY_OPTIONS": "datacenter1:1",
+            "ORCHESTRION_PERSISTENCE_CASSANDRA_READ_CONSISTENCY": "ONE",
+            "ORCHESTRION_PERSISTENCE_CASSANDRA_WRITE_CONSISTENCY": "ONE",
+            "ORCHESTRION_PERSISTENCE_CASSANDRA_SERIAL_CONSISTENCY": "SERIAL",
+        },
+    )
+    store = open_backend(config)
+    try:
+        assert isinstance(store, CassandraStore)
+        store.put_document("h", "<scxml/>")
+        assert store.get_document("h") == "<scxml/>"
+    finally:
+        store.close()
+    assert replication_of(cassandra_server, cassandra_keyspace)["datacenter1"] == "1"
+
+
+def test_password_authentication(cassandra_auth_server: CassandraNode) -> None:
+    node = cassandra_auth_server
+    store = open_store(node, "t_auth", username=node.username, password=node.password)
+    try:
+        store.put_document("h", "<scxml/>")
+        assert store.get_document("h") == "<scxml/>"
+    finally:
+        store.close()
+    with pytest.raises(ConfigError, match="refused"):
+        open_store(node, "t_auth", username=node.username, password="wrong")
+    with pytest.raises(ConfigError, match="refused"):
+        open_store(node, "t_auth")
+
+
+def test_unreachable_cluster_is_store_unavailable() -> None:
+    from servers import CASSANDRA_PORTS, reserve_port
+
+    reservation = reserve_port(CASSANDRA_PORTS, width=3)  # free: nothing listens there
+    try:
+        with pytest.raises(StoreUnavailable):
+            CassandraStore(["127.0.0.1"], reservation.port, connect_timeout_s=1.0)
+    finally:
+        reservation.release()
+
+
+# -- the due index and contended writes ---------------------------------------------------------
+
+
+def test_due_scan_reads_only_buckets_up_to_until_and_drops_empty_ones(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    store = open_store(cassandra_server, cassandra_keyspace)
+    try:
+        for due in (100.0, 100.0 + BUCKET_S, 100.0 + 2 * BUCKET_S, 1_000_000.0):
+            store.put_schedule(ScheduleItem(f"i{due}", due, "wake", {"due": due}))
+        with cql(cassandra_server) as session:
+            buckets = [
+                r.bucket
+                for r in session.execute(
+                    f"SELECT bucket FROM {cassandra_keyspace}.schedule_buckets"
+                )
+            ]
+        assert buckets == [10, 11, 12, 100_000]
+        due = store.due_schedules(until=100.0 + BUCKET_S, now=0.0)
+        assert [i.due_at for i in due] == [100.0, 110.0]
+        store.remove_schedule("i100.0")
+        store.remove_schedule("i110.0")
+        # Buckets that ended long ago and were found empty lose their marker.
+        assert [i.item_id for i in store.due_schedules(until=500.0, now=0.0)] == ["i120.0"]
+        with cql(cassandra_server) as session:
+            buckets = [
+                r.bucket
+                for r in session.execute(
+                    f"SELECT bucket FROM {cassandra_keyspace}.schedule_buckets"
+                )
+            ]
+        assert buckets == [12, 100_000]
+        # An item put again into a forgotten bucket is found again.
+        store.put_schedule(ScheduleItem("late", 101.0, "wake", {}))
+        due_ids = [i.item_id for i in store.due_schedules(until=500.0, now=0.0)]
+        assert due_ids == ["late", "i120.0"]
+    finally:
+        store.close()
+
+
+def test_concurrent_appends_get_distinct_consecutive_numbers(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    stores = [open_store(cassandra_server, cassandra_keyspace) for _ in range(3)]
+    results: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def append(store: CassandraStore, worker: int) -> None:
+        try:
+            for n in range(8):
+                # Every worker also re-sends one shared id: it must get one number only.
+                events = [(f"w{worker}-{n}", "x"), ("shared", "s")]
+                seqs = store.append_events("s", events)
+                results[f"w{worker}-{n}"] = seqs[0]
+                results.setdefault("shared", seqs[1])
+                assert results["shared"] == seqs[1]
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=append, args=(store, worker)) for worker, store in enumerate(stores)
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        assert sorted(results.values()) == list(range(1, 3 * 8 + 2))
+        entries = stores[0].read_mailbox("s", 0)
+        assert [e.seq for e in entries] == list(range(1, 3 * 8 + 2))
+        assert {e.event_id: e.seq for e in entries} == results
+    finally:
+        for store in stores:
+            store.close()
