@@ -712,10 +712,16 @@ def transition_domain(
         and all(src.index < t <= src.last_descendant for t in targets)
     ):
         return source
-    for anc in src.ancestors:
+    return find_lcca(states, (source, *targets))
+
+
+def find_lcca(states: Sequence[StateShape], state_list: Sequence[int]) -> int:
+    """``findLCCA``: the nearest compound proper ancestor of the head holding the tail."""
+    head, tail = state_list[0], state_list[1:]
+    for anc in states[head].ancestors:
         state = states[anc]
         if state.kind in (StateKind.COMPOUND, StateKind.ROOT) and all(
-            anc < t <= state.last_descendant for t in targets
+            anc < t <= state.last_descendant for t in tail
         ):
             return anc
     return 0

@@ -503,22 +503,13 @@ class Interpreter:
         return False
 
     def get_transition_domain(self, t: m.Transition) -> int:
+        """Precomputed unless a target is a history state (then ``transition_domain``,
+        which ends in ``find_lcca``, runs on the effective targets)."""
         if t.static_domain is not None:
             return t.static_domain
         return transition_domain(
             self.states, t.source, self.get_effective_target_states(t), t.internal
         )
-
-    def find_lcca(self, state_list: list[int]) -> int:
-        """The least common compound ancestor (``findLCCA``); the root at worst."""
-        head, tail = state_list[0], state_list[1:]
-        for anc in self.states[head].ancestors:
-            state = self.states[anc]
-            if state.kind in (StateKind.COMPOUND, StateKind.ROOT) and all(
-                anc < s <= state.last_descendant for s in tail
-            ):
-                return anc
-        return 0
 
     def get_effective_target_states(self, t: m.Transition) -> list[int]:
         targets: list[int] = []
