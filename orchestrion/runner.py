@@ -110,6 +110,7 @@ class LocalRuntime:
     ) -> RunResult:
         """Start a session of ``doc``, deliver ``events``, run until final, idle or timeout."""
         deadline = self.clock() + timeout_s
+        self.logs = []
         session = self._new_session(doc, uuid.uuid4().hex, None, None, {})
         top = session.sessionid
         try:
