@@ -176,7 +176,7 @@ function encodeGlobals(lexicalNames) {
       // the shell restore() creates has the standard prototype of its kind; record others
       // (class instances, subclasses of Array, Map, Error..., Object.create(null))
       const p = Object.getPrototypeOf(o);
-      if (p !== standardPrototype(d, o)) d.proto = p === null ? null : enc(p);
+      if (!d.lost && p !== standardPrototype(d, o)) d.proto = p === null ? null : enc(p);
     }
     if (d.k !== "obj" && d.k !== "fn" && d.k !== "arr" && d.props && !d.props.length) delete d.props;
     const x = extensibility(o);
@@ -241,7 +241,23 @@ function decodeGlobals(snap) {
   });
   // Functions are evaluated in global scope; a class that extends a global needs that
   // global first, so define globals as their values become available and retry.
-  const pending = objects.map((d, i) => i).filter((i) => objects[i].k === "fn");
+  // Constructors first: evaluating a class brings its methods with it, and those must be
+  // adopted rather than evaluated alone, where super and #private fields do not work.
+  const functions = objects.map((d, i) => i).filter((i) => objects[i].k === "fn");
+  const stages = [functions.filter((i) => objects[i].prototype !== undefined),
+                  functions.filter((i) => objects[i].prototype === undefined)];
+  function adopt(entry, fresh) {
+    for (const e of entry.props || []) {
+      const current = Object.getOwnPropertyDescriptor(fresh, e.y === undefined ? e.n : Symbol[e.y]);
+      if (!current) continue;
+      for (const [saved, have] of [[e.v, current.value], [e.g, current.get], [e.s, current.set]]) {
+        if (saved && saved.$ === "r" && made[saved.id] === undefined && typeof have === "function"
+            && objects[saved.id].k === "fn" && Function.prototype.toString.call(have) === objects[saved.id].src) {
+          made[saved.id] = have;
+        }
+      }
+    }
+  }
   const defined = new Set();
   function defineReadyGlobals() {
     for (const g of globals) {
@@ -249,23 +265,29 @@ function decodeGlobals(snap) {
       global[g.n] = dec(g.v); defined.add(g.n);
     }
   }
-  let progress = true;
   let lastError = null;
-  while (pending.length && progress) {
-    progress = false;
-    defineReadyGlobals();
-    for (let j = 0; j < pending.length; j++) {
-      const i = pending[j];
-      try { made[i] = evalFunctionSource(objects[i].src); } catch (e) { lastError = e; continue; }
-      pending.splice(j--, 1); progress = true;
-      const pid = objects[i].prototype;
-      if (pid !== undefined) made[pid] = made[i].prototype !== undefined ? made[i].prototype : {};
+  for (const pending of stages) {
+    let progress = true;
+    while (pending.length && progress) {
+      progress = false;
+      defineReadyGlobals();
+      for (let j = 0; j < pending.length; j++) {
+        const i = pending[j];
+        if (made[i] === undefined) {
+          try { made[i] = evalFunctionSource(objects[i].src); } catch (e) { lastError = e; continue; }
+          const pid = objects[i].prototype;
+          if (pid !== undefined) made[pid] = made[i].prototype !== undefined ? made[i].prototype : {};
+          adopt(objects[i], made[i]);
+          if (pid !== undefined) adopt(objects[pid], made[pid]);
+        }
+        pending.splice(j--, 1); progress = true;
+      }
     }
-  }
-  for (const i of pending) {
-    failed.push(String(lastError));
-    const pid = objects[i].prototype;
-    if (pid !== undefined) made[pid] = {};
+    for (const i of pending) {
+      failed.push(String(lastError));
+      const pid = objects[i].prototype;
+      if (pid !== undefined) made[pid] = {};
+    }
   }
   function fill(target, entries) {
     for (const e of entries || []) {
