@@ -25,6 +25,7 @@ class LiveSession:
     persist: bool
     next_wakeup: float | None = None
     created_at: float = 0.0
+    trimmed_seq: int = 0
 
 
 def close_session(entry: LiveSession) -> None:

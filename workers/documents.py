@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,13 +26,23 @@ class DocumentCache:
         self._capacity = capacity
         self._docs: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._stored: set[tuple[str, str | None]] = set()  # (hash, location) stored by us
 
     @property
     def loader(self) -> Loader | None:
         return self._loader
 
     def compile(self, source: str, location: str | None = None) -> Any:
-        """Validate ``source`` (``DocumentError`` if invalid), store it, keep it compiled."""
+        """Validate ``source`` (``DocumentError`` if invalid), store it, keep it compiled.
+
+        A source this process compiled and stored before (same text and location) is
+        answered from memory: starting many sessions of one document costs one compile.
+        """
+        known = (hashlib.sha256(source.encode("utf-8")).hexdigest(), location)
+        with self._lock:
+            doc = self._docs.get(known[0]) if known in self._stored else None
+        if doc is not None:
+            return doc
         doc = load_document(
             source,
             location,
@@ -41,6 +52,8 @@ class DocumentCache:
         )
         self._store.put_document(doc.content_hash, source)
         self._keep(doc.content_hash, doc)
+        with self._lock:
+            self._stored.add((doc.content_hash, location))
         return doc
 
     def get(self, content_hash: str, location: str | None = None) -> Any:
@@ -68,4 +81,5 @@ class DocumentCache:
             self._docs[content_hash] = doc
             self._docs.move_to_end(content_hash)
             while len(self._docs) > self._capacity:
-                self._docs.popitem(last=False)
+                evicted, _ = self._docs.popitem(last=False)
+                self._stored = {key for key in self._stored if key[0] != evicted}

@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,8 @@ class SessionHost:
         # Non-persisted sessions live here only: never evicted, lost with the process.
         self._transient: dict[str, LiveSession] = {}
         self._transient_lock = threading.Lock()
+        # drains, busy, batches, events, restores, starts: reported in the heartbeat.
+        self.stats: Counter[str] = Counter()
 
     @property
     def transient_count(self) -> int:
@@ -121,7 +124,9 @@ class SessionHost:
         owner = f"{self._node}/{threading.get_ident()}"
         lease = self._store.acquire_lease(sessionid, owner, self._lease_ttl, now)
         if lease is None:
+            self.stats["busy"] += 1
             return None  # another runner holds it and looks at the mailbox when it is done
+        self.stats["drains"] += 1
         try:
             self._store.remove_schedule(mailbox_item_id(sessionid))
             record = self._store.read_session(sessionid)
@@ -155,6 +160,8 @@ class SessionHost:
             batch = first or Batch(next_wakeup=live.next_wakeup)
             first = None
             self._apply(live, entries, batch, now)
+            self.stats["batches"] += 1
+            self.stats["events"] += len(entries)
             if not self._store_batch(live, entries, batch, lease, now):
                 return None  # ended
             if len(entries) < self._batch_size:
@@ -193,6 +200,7 @@ class SessionHost:
                 created_at=record.created_at,
             )
             self._store.set_owner(sessionid, self._node)
+            self.stats["restores"] += 1
         return live, None
 
     def _start(
@@ -211,6 +219,7 @@ class SessionHost:
         now = time.time()
         batch = Batch()
         batch.add(session.start(now))
+        self.stats["starts"] += 1
         self._store.set_owner(sessionid, self._node)
         live = LiveSession(
             session,
@@ -295,8 +304,10 @@ class SessionHost:
         if batch.status == "final":
             self._finish(sessionid, batch.final_state, batch.end_reason or "final")
             return False
-        if entries:
+        # Trimming only bounds the mailbox (reads start after applied_seq): do it in bulk.
+        if live.applied_seq - live.trimmed_seq >= self._batch_size:
             self._store.trim_mailbox(sessionid, live.applied_seq)
+            live.trimmed_seq = live.applied_seq
         if batch.next_wakeup != live.next_wakeup:
             if batch.next_wakeup is None:
                 self._store.remove_schedule(wakeup_item_id(sessionid))

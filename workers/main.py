@@ -63,6 +63,7 @@ class WorkerNode:
             "queue": node_queue(self.node),
             "cached_sessions": len(self.cache),
             "transient_sessions": self.host.transient_count,
+            **self.host.stats,
         }
         self.store.heartbeat(self.node, time.time(), info)
 

@@ -45,6 +45,9 @@ ROUTE_TTL_S = 2.0
 
 ROUTE_CACHE_SIZE = 100_000
 
+NODES_TTL_S = 1.0
+"""How long the list of node heartbeats is trusted when routing by owner."""
+
 
 def default_loader(config: Config) -> Loader:
     """The fetcher restricted to ``[api] allowed-locations``."""
@@ -80,6 +83,8 @@ class Orchestrator:
         self._routes: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._routes_lock = threading.Lock()
         self._owner_of_queue: dict[str, str] = {}
+        self._heartbeats: dict[str, float] = {}
+        self._nodes_read_at = 0.0
 
     @classmethod
     def from_config(cls, config: Config) -> Orchestrator:
@@ -259,9 +264,17 @@ class Orchestrator:
         self.waker.wake(sessionid, queue)
 
     def node_alive(self, node: str) -> bool:
-        """Whether ``node`` heart-beat within ``[scheduler] dead-node-after``."""
-        limit = time.time() - self.config.scheduler.dead_node_after
-        return any(info.node == node and info.heartbeat_at >= limit for info in self._store.nodes())
+        """Whether ``node`` heart-beat within ``[scheduler] dead-node-after`` (cached 1 s)."""
+        now = time.time()
+        with self._routes_lock:
+            fresh = now - self._nodes_read_at < NODES_TTL_S
+            heartbeats = self._heartbeats
+        if not fresh:
+            heartbeats = {info.node: info.heartbeat_at for info in self._store.nodes()}
+            with self._routes_lock:
+                self._heartbeats, self._nodes_read_at = heartbeats, now
+        at = heartbeats.get(node)
+        return at is not None and at >= now - self.config.scheduler.dead_node_after
 
     def query(self, sessionid: str) -> dict[str, Any]:
         """The session's state: status, configuration and data model (``SessionNotFound``).
@@ -330,10 +343,18 @@ class Orchestrator:
                 self._routes.pop(sessionid, None)
             raise SessionNotFound(f"no session {sessionid}")
         state = decode_snapshot(record.snapshot)
-        queue = SHARED_QUEUE
+        owner = None
         if isinstance(state, Transient):
-            queue = node_queue(state.node)
-            self._owner_of_queue[queue] = state.node
+            owner = state.node
+        elif not isinstance(state, PendingStart):
+            # Affinity: the owner has the session in its cache (no restore on this event).
+            owner = self._store.owner_of(sessionid)
+            if owner is not None and not self.node_alive(owner):
+                owner = None
+        queue = SHARED_QUEUE
+        if owner is not None:
+            queue = node_queue(owner)
+            self._owner_of_queue[queue] = owner
         if not isinstance(state, PendingStart):  # a pending start may still become transient
             with self._routes_lock:
                 self._routes[sessionid] = (queue, now + ROUTE_TTL_S)
