@@ -13,6 +13,7 @@ into a JavaScript function and cached, so an evaluation is one call into the eng
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -255,8 +256,11 @@ class EcmaScriptDataModel(DataModel):
         if isinstance(result, quickjs.Object):
             text = self._call(f"expression {expr!r}", "exportJSON", result)
             return None if text is None else json.loads(text)
-        if isinstance(result, float) and result.is_integer() and abs(result) < _MAX_SAFE_INTEGER:
-            return int(result)
+        if isinstance(result, float):
+            if not math.isfinite(result):
+                return None  # as JSON.stringify has it: NaN and the infinities are not JSON
+            if result.is_integer() and abs(result) < _MAX_SAFE_INTEGER:
+                return int(result)
         return result
 
     def condition(self, expr: str) -> bool:

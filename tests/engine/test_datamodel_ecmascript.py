@@ -93,6 +93,9 @@ def test_evaluate_returns_json_compatible_values(model: EcmaScriptDataModel) -> 
         "d": "1970-01-01T00:00:00.000Z",
     }
     assert model.evaluate("(function () {})") is None
+    assert model.evaluate("NaN") is None
+    assert model.evaluate("-1 / 0") is None
+    assert model.evaluate("[NaN, 1n]") == [None, "1"]
     with pytest.raises(ScriptError, match="ReferenceError"):
         model.evaluate("nothing_here")
     with pytest.raises(ScriptError, match="SyntaxError"):
