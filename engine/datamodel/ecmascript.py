@@ -173,11 +173,14 @@ class EcmaScriptDataModel(DataModel):
             compiled = self._compile(self._setters, location, source, f"location {location!r}")
         return compiled
 
-    def _invoke(self, what: str, in_ids: tuple[str, ...], function: JsFunction, *args: Any) -> Any:
+    def _invoke(
+        self, kind: str, subject: str, in_ids: tuple[str, ...], function: JsFunction, *args: Any
+    ) -> Any:
         """Call a JavaScript function, handing it the ``In()`` answers it needs.
 
         Answers for literal ids are computed up front; ``In(x)`` with an id only known at
-        run time stops the call, which is then run again with that answer too.
+        run time stops the call, which is then run again with that answer too. An error
+        names ``kind`` and ``subject`` (the message is only built when there is one).
         """
         if not in_ids:
             try:
@@ -185,7 +188,7 @@ class EcmaScriptDataModel(DataModel):
             except _ENGINE_ERRORS as exc:
                 state = self._missing_in_state(exc)
                 if state is None:
-                    raise self._error(what, exc) from None
+                    raise self._error(f"{kind} {subject!r}", exc) from None
                 in_ids = (state,)
         answers = {state: self._ask_in(state) for state in in_ids}
         call_with_in = self._helpers["callWithIn"]
@@ -197,7 +200,7 @@ class EcmaScriptDataModel(DataModel):
             except _ENGINE_ERRORS as exc:
                 state = self._missing_in_state(exc)
                 if state is None or state in answers:
-                    raise self._error(what, exc) from None
+                    raise self._error(f"{kind} {subject!r}", exc) from None
                 answers[state] = self._ask_in(state)
 
     def _ask_in(self, state: str) -> bool:
@@ -242,8 +245,8 @@ class EcmaScriptDataModel(DataModel):
     def assign(self, location: str, expr: str) -> None:
         setter = self._setter(location).function
         getter = self._expression(expr)
-        what = f"assign {expr!r} to {location!r}"
-        self._invoke(what, getter.in_ids, self._helpers["assignFrom"], setter, getter.function)
+        assign_from = self._helpers["assignFrom"]
+        self._invoke("<assign> to", location, getter.in_ids, assign_from, setter, getter.function)
 
     def assign_value(self, location: str, value: Any) -> None:
         setter = self._setter(location).function  # compiling it marks the context used
@@ -252,7 +255,7 @@ class EcmaScriptDataModel(DataModel):
 
     def evaluate(self, expr: str) -> Any:
         compiled = self._expression(expr)
-        result = self._invoke(f"expression {expr!r}", compiled.in_ids, compiled.function)
+        result = self._invoke("expression", expr, compiled.in_ids, compiled.function)
         if isinstance(result, quickjs.Object):
             text = self._call(f"expression {expr!r}", "exportJSON", result)
             return None if text is None else json.loads(text)
@@ -265,7 +268,7 @@ class EcmaScriptDataModel(DataModel):
 
     def condition(self, expr: str) -> bool:
         compiled = self._condition(expr)
-        return bool(self._invoke(f"condition {expr!r}", compiled.in_ids, compiled.function))
+        return bool(self._invoke("condition", expr, compiled.in_ids, compiled.function))
 
     def execute(self, script: str) -> None:
         """Run a ``<script>`` in global scope.
@@ -297,8 +300,9 @@ class EcmaScriptDataModel(DataModel):
             if name is not None and not self._is_identifier(name):
                 raise ScriptError(f"<foreach> {name!r} is not a legal ECMAScript variable name")
         getter = self._expression(array)
-        what = f"<foreach array={array!r}>"
-        copy = self._invoke(what, getter.in_ids, self._helpers["foreachCopy"], getter.function)
+        what = f"<foreach> array {array!r}"
+        copy_of = self._helpers["foreachCopy"]
+        copy = self._invoke("<foreach> array", array, getter.in_ids, copy_of, getter.function)
         for at in range(int(self._call(what, "length", copy))):
             self._call(what, "foreachBind", copy, at, item, index)
             yield
@@ -306,7 +310,7 @@ class EcmaScriptDataModel(DataModel):
     def is_location(self, location: str) -> bool:
         try:
             compiled = self._expression(location)
-            self._invoke(f"location {location!r}", compiled.in_ids, compiled.function)
+            self._invoke("location", location, compiled.in_ids, compiled.function)
         except ScriptError:
             return False
         return True
@@ -341,17 +345,21 @@ class EcmaScriptDataModel(DataModel):
         """Rebuild the globals in a fresh context; problems go to ``restore_problems``."""
         if snapshot.get("format") != SNAPSHOT_FORMAT:
             raise ScriptError(f"not an ECMAScript data model snapshot: {snapshot.get('format')!r}")
+        objects, globals_ = snapshot.get("objects"), snapshot.get("globals")
+        if not isinstance(objects, list) or not isinstance(globals_, list):
+            raise ScriptError("ECMAScript data model snapshot without 'globals' and 'objects'")
         if not self._fresh:
             self._new_context()
         self._fresh = False
         self._lexical_names = set()
         self._install("snapshot codec", SNAPSHOT_CODEC_JS)
-        objects = snapshot["objects"]
+        problems: list[str] = []
         if any(entry.get("k") == "xml" for entry in objects):
             self._install("DOM shim", DOM_SHIM_JS)
-            objects = [_with_xml_tree(entry) for entry in objects]
-        payload = json.dumps({"globals": snapshot["globals"], "objects": objects})
-        self.restore_problems = json.loads(self._call("restore", "restore", payload))
+            objects = [_with_xml_tree(entry, problems) for entry in objects]
+        payload = json.dumps({"globals": globals_, "objects": objects})
+        problems += json.loads(self._call("restore", "restore", payload))
+        self.restore_problems = problems
 
     def values(self) -> dict[str, Any]:
         lexical = json.dumps(sorted(self._lexical_names))
@@ -371,7 +379,10 @@ class EcmaScriptDataModel(DataModel):
             return 1, value
         if isinstance(value, int) and abs(value) < _MAX_SAFE_INTEGER:
             return 1, value
-        text = json.dumps(value)
+        try:
+            text = json.dumps(value, allow_nan=True)
+        except (TypeError, ValueError) as exc:
+            raise ScriptError(f"value is not JSON-compatible: {exc}") from None
         if _XML_MARKER in text:
             self._install("DOM shim", DOM_SHIM_JS)
             text = json.dumps(_with_xml_trees(value))
@@ -404,7 +415,13 @@ def _with_xml_trees(value: Any) -> Any:
     return value
 
 
-def _with_xml_tree(entry: dict[str, Any]) -> dict[str, Any]:
+def _with_xml_tree(entry: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """A snapshot entry for an XML document, with its tree; XML that a script made
+    unparseable (``setAttribute("a b", ...)``) is dropped and reported."""
     if entry.get("k") != "xml":
         return entry
-    return {**entry, "tree": parse_xml(entry["xml"])}
+    try:
+        return {**entry, "tree": parse_xml(entry["xml"])}
+    except ValueError as exc:
+        problems.append(f"XML value dropped: {exc}")
+        return {"k": "lost", "what": "XML"}

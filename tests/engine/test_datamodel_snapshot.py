@@ -262,3 +262,25 @@ def test_class_methods_keep_super_and_private_fields_are_lost() -> None:
     assert back.evaluate("Child.make().secret") == 1  # new instances are whole again
     with pytest.raises(ScriptError, match="#secret"):
         back.evaluate("kid.secret")  # documented: a restored instance has no private fields
+
+
+def test_broken_xml_and_broken_snapshots() -> None:
+    dm = _model()
+    dm.declare("good", "1")
+    dm.declare("doc", value={"$xml": "<a/>"})
+    dm.execute("doc.documentElement.setAttribute('not a name', 'x')")
+    back = _model()
+    back.restore(json.loads(json.dumps(dm.snapshot())))
+    assert back.evaluate("good") == 1
+    assert back.evaluate("typeof doc") == "undefined"
+    assert len(back.restore_problems) == 1
+    assert "XML value dropped" in back.restore_problems[0]
+    with pytest.raises(ScriptError, match="globals"):
+        _model().restore({"format": "orchestrion.ecmascript/1"})
+
+
+def test_values_that_are_not_json_are_script_errors() -> None:
+    dm = _model()
+    dm.declare("x")
+    with pytest.raises(ScriptError, match="JSON"):
+        dm.assign_value("x", {"when": object()})
