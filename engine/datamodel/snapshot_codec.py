@@ -80,7 +80,9 @@ function standardPrototype(d, o) {
 // Symbol.iterator and the like, the only symbol keys that can be named again after restore
 const WELL_KNOWN_SYMBOLS = new Map(Object.getOwnPropertyNames(Symbol)
   .filter((name) => typeof Symbol[name] === "symbol").map((name) => [Symbol[name], name]));
-const FUNCTION_SKIP = new Set(["length", "name", "prototype", "arguments", "caller"]);
+// "name" is kept: an anonymous function stored in a variable is named after it, and its
+// source alone would not give that name back
+const FUNCTION_SKIP = new Set(["length", "prototype", "arguments", "caller"]);
 const HOLE = { $: "hole" };
 function isNativeSource(src) { return /\{\s*\[native code\]\s*\}\s*$/.test(src); }
 
@@ -106,7 +108,7 @@ function encodeGlobals(lexicalNames) {
       case "symbol": lost.push("symbol"); return { $: "s", v: v.description === undefined ? null : v.description };
     }
     if (v === null) return null;
-    if (natives.has(v) && natives.get(v) !== null) return { $: "native", path: natives.get(v) };
+    if (natives.has(v)) return { $: "native", path: natives.get(v) };
     return { $: "r", id: ref(v) };
   }
   function props(o, skip) {

@@ -84,6 +84,7 @@ def test_top_level_functions_keep_working() -> None:
     back = round_trip(dm)
     assert back.evaluate("bump(2)") == "count=3"
     assert back.evaluate("arrow(2, 3)") == 9
+    assert back.evaluate("[bump.name, arrow.name]") == ["bump", "arrow"]
     back.assign("count", "bump(1).length")
     assert back.evaluate("count") == 7
 
