@@ -22,6 +22,7 @@ script. A script retried after a lost reply is harmless: see the contract's rule
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -127,6 +128,7 @@ class RedisStore(Store):
         self.prefix = prefix
         self._connect = connect
         self._client: AnyRedis | None = None
+        self._connect_lock = threading.Lock()
         self._scripts: dict[str, Script] = {}
         tag = f"{prefix}:{{{prefix}}}"
         self._sched, self._items, self._claims = f"{tag}:sched", f"{tag}:items", f"{tag}:claims"
@@ -178,9 +180,13 @@ class RedisStore(Store):
 
     @property
     def _redis(self) -> AnyRedis:
-        if self._client is None:
-            self._client = self._connect()
-        return self._client
+        client = self._client
+        if client is None:
+            with self._connect_lock:  # threads share one client (its pool is thread-safe)
+                if self._client is None:
+                    self._client = self._connect()
+                client = self._client
+        return client
 
     def _run(self, lua: str, keys: list[str], args: list[Any]) -> Any:
         with self._errors():
