@@ -69,6 +69,15 @@ class CronSpec:
 
     def validate(self) -> CronSpec:
         """Return self, or raise ``InvalidRequest`` saying which field is wrong and why."""
+        for where, value in (
+            ("name", self.name),
+            ("expression", self.expression),
+            ("timezone", self.timezone),
+        ):
+            if not isinstance(value, str):
+                raise _invalid(where, f"{where} must be a string, got {type(value).__name__}")
+        if not isinstance(self.action, dict):
+            raise _invalid("action", "action must be an object")
         if not self.name or ":" in self.name or "/" in self.name:
             raise _invalid("name", f"cron name {self.name!r} must be non-empty without ':' or '/'")
         expanded = _expand(self.expression)

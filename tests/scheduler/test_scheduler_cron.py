@@ -92,6 +92,10 @@ def test_macros_and_seconds_fields() -> None:
         ("action", {"action": {"kind": "start"}}),
         ("action.kind", {"action": {"kind": "send", "document_hash": "h"}}),
         ("name", {"name": "a:b"}),
+        ("name", {"name": 7}),
+        ("expression", {"expression": None}),
+        ("timezone", {"timezone": 1}),
+        ("action", {"action": "start"}),
     ],
 )
 def test_invalid_specs_say_which_field(field: str, kwargs: dict[str, object]) -> None:
