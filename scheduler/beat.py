@@ -121,13 +121,14 @@ class Beat:
             "beat": self.claimant,
             "alarm": self.alarm.to_json(),
             "inflight": self.sweeper.inflight(),
-            "stats": dict(self.sweeper.stats),
+            "stats": self.sweeper.counts(),
         }
 
     # -- steps ----------------------------------------------------------------------------
     def housekeeping(self, now: float) -> None:
         """Heartbeat, and make sure the periodic system items exist."""
-        self.store.heartbeat(self.claimant, now, {"role": BEAT_ROLE, "pid": os.getpid()})
+        info = {"role": BEAT_ROLE, "pid": os.getpid(), **self.sweeper.counts()}
+        self.store.heartbeat(self.claimant, now, info)
         for item_id in (items.REAP_SCAN_ID, items.TAKEOVER_SCAN_ID):
             if self.store.get_schedule(item_id) is None:
                 self.store.put_schedule(ScheduleItem(item_id, now, items.SYSTEM, {}))

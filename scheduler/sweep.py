@@ -131,6 +131,11 @@ class Sweeper:
                 log.warning("could not release %s (its claim expires): %s", claimed.item, exc)
         return released
 
+    def counts(self) -> dict[str, int]:
+        """A copy of the counters (claimed, lost_claims, fired, retried, skipped)."""
+        with self.changed:
+            return dict(self.stats)
+
     def inflight(self) -> int:
         with self.changed:
             return len(self._inflight)
