@@ -68,7 +68,7 @@ def test_alarm_goes_on_with_the_error_and_off_when_the_store_answers() -> None:
     inner = SwitchableStore()
     store = ResilientStore(inner, initial_backoff_s=0.05, max_backoff_s=0.2)
     store.write_session(record("s", 1))
-    assert not store.alarm.active
+    assert store.alarm.to_json() == {"active": False, "since": None, "last_error": None}
     inner.down = True
     before = time.time()
     with pytest.raises(StoreUnavailable):
