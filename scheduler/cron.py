@@ -132,10 +132,12 @@ class CronSpec:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What to do with a fired cron item: run this occurrence or not, and when next."""
+    """What to do with a fired cron item: whether to run, for which occurrence (its session
+    id derives from it), and when the schedule is next due."""
 
     run: bool
     missed: bool
+    occurrence: float
     next_due: float | None
 
 
@@ -175,17 +177,40 @@ def first_due(spec: CronSpec, now: float) -> float | None:
 def plan_run(
     spec: CronSpec, due_at: float, now: float, grace_s: float, default_policy: str
 ) -> RunPlan:
-    """Decide the fate of the occurrence due at ``due_at``, fired at ``now``.
+    """Decide the fate of the item due at ``due_at``, fired at ``now``.
 
-    The occurrence counts as missed when ``now - due_at > grace_s``; a missed occurrence
-    runs once under policy ``once`` and not at all under ``skip``. Every other missed
-    occurrence between ``due_at`` and ``now`` is dropped: the next one is after ``now``.
+    The occurrence counts as missed when ``now - due_at > grace_s``. Under policy ``once``
+    the missed period runs once, as its *latest* occurrence: if a beat died after running
+    ``due_at`` but before storing the next time, the period after it still gets its run
+    (a retry of the same handling finds the same latest occurrence, hence the same session
+    id). Under ``skip`` nothing runs. Either way the next due time is after ``now``.
     """
     missed = now - due_at > grace_s
     policy = spec.missed_run_policy or default_policy
     in_bounds = spec.end_at is None or due_at <= spec.end_at
     run = in_bounds and not spec.paused and (not missed or policy == "once")
-    return RunPlan(run=run, missed=missed, next_due=next_occurrence(spec, max(due_at, now)))
+    occurrence = due_at
+    if missed and run:
+        latest = last_occurrence(spec, now)
+        occurrence = max(due_at, latest) if latest is not None else due_at
+    return RunPlan(
+        run=run,
+        missed=missed,
+        occurrence=occurrence,
+        next_due=next_occurrence(spec, max(due_at, now)),
+    )
+
+
+def last_occurrence(spec: CronSpec, at: float) -> float | None:
+    """The latest occurrence at or before ``at`` (and ``end_at``), or None."""
+    until = at if spec.end_at is None else min(at, spec.end_at)
+    it = croniter(
+        _expand(spec.expression), datetime.fromtimestamp(until + 1e-3, zone(spec.timezone))
+    )
+    when: float = it.get_prev(datetime).timestamp()
+    if spec.start_at is not None and when < spec.start_at:
+        return None
+    return when
 
 
 def run_sessionid(spec: CronSpec, occurrence: float) -> str:

@@ -120,13 +120,13 @@ class Handlers:
             spec, item.due_at, now, self.missed_grace_s, self._config.scheduler.missed_run_policy
         )
         if plan.run:
-            sessionid = run_sessionid(spec, item.due_at)
-            self._start(sessionid, spec.action, item.due_at)
+            sessionid = run_sessionid(spec, plan.occurrence)
+            self._start(sessionid, spec.action, plan.occurrence)
             log.info(
                 "cron %s: started session %s for %s%s",
                 spec.name,
                 sessionid,
-                utc_text(item.due_at),
+                utc_text(plan.occurrence),
                 " (missed run)" if plan.missed else "",
             )
         elif plan.missed:

@@ -122,6 +122,27 @@ def test_missed_runs_follow_the_policy_and_never_burst(policy: str, runs: bool) 
     assert plan.missed
     assert plan.run is runs
     assert plan.next_due == due + 6 * 3600  # the next one after now, not 11:00
+    if runs:
+        assert plan.occurrence == due + 5 * 3600  # the missed period's latest occurrence
+
+
+def test_a_run_interrupted_before_moving_on_still_leaves_the_missed_period_one_run() -> None:
+    # A beat ran 10:00 and died before storing 11:00; the beats came back at 13:30.
+    s = spec("0 * * * *", missed_run_policy="once")
+    ran = at(ZoneInfo("UTC"), 2026, 5, 1, 10, 0)
+    plan = plan_run(s, ran, ran + 3.5 * 3600, grace_s=30, default_policy="once")
+    assert plan.run and plan.occurrence == ran + 3 * 3600
+    assert run_sessionid(s, plan.occurrence) != run_sessionid(s, ran)
+    # Retried (the beat died again at once): the same occurrence, the same session id.
+    again = plan_run(s, ran, ran + 3.5 * 3600 + 40, grace_s=30, default_policy="once")
+    assert again.occurrence == plan.occurrence
+
+
+def test_the_latest_occurrence_respects_the_end() -> None:
+    s = spec("0 * * * *", end_at=at(ZoneInfo("UTC"), 2026, 5, 1, 12, 0))
+    due = at(ZoneInfo("UTC"), 2026, 5, 1, 10, 0)
+    plan = plan_run(s, due, due + 10 * 3600, grace_s=30, default_policy="once")
+    assert plan.run and plan.occurrence == due + 2 * 3600 and plan.next_due is None
 
 
 def test_default_policy_applies_when_the_schedule_sets_none() -> None:

@@ -85,6 +85,9 @@ def test_runs_missed_while_the_beat_was_down_follow_the_policy(policy: str, runs
     clock.now = T0 + 5 * HOUR + 60  # down from before 01:00 until 05:01
     fire_all(make_sweeper(store, control, clock), clock)
     assert len(control.ops("start")) == runs  # never a burst of five
+    spec = get_cron(store, "hourly").spec
+    if runs:
+        assert control.ops("start")[0].sessionid == run_sessionid(spec, T0 + 5 * HOUR)
     assert get_cron(store, "hourly").next_due == T0 + 6 * HOUR
 
 
