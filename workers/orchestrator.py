@@ -85,6 +85,10 @@ class Orchestrator:
         self._owner_of_queue: dict[str, str] = {}
         self._heartbeats: dict[str, float] = {}
         self._nodes_read_at = 0.0
+        # Routing to a dead owner only delays (the safety net recovers): be quick to give up.
+        self._affinity_s = min(
+            2 * config.worker.heartbeat_interval + 1.0, config.scheduler.dead_node_after
+        )
 
     @classmethod
     def from_config(cls, config: Config) -> Orchestrator:
@@ -263,8 +267,9 @@ class Orchestrator:
             queue = SHARED_QUEUE  # its node died: any worker declares the session lost
         self.waker.wake(sessionid, queue)
 
-    def node_alive(self, node: str) -> bool:
-        """Whether ``node`` heart-beat within ``[scheduler] dead-node-after`` (cached 1 s)."""
+    def node_alive(self, node: str, within_s: float | None = None) -> bool:
+        """Whether ``node`` heart-beat within ``within_s`` (default ``[scheduler]
+        dead-node-after``); the heartbeats are read at most once a second."""
         now = time.time()
         with self._routes_lock:
             fresh = now - self._nodes_read_at < NODES_TTL_S
@@ -274,7 +279,8 @@ class Orchestrator:
             with self._routes_lock:
                 self._heartbeats, self._nodes_read_at = heartbeats, now
         at = heartbeats.get(node)
-        return at is not None and at >= now - self.config.scheduler.dead_node_after
+        limit = self.config.scheduler.dead_node_after if within_s is None else within_s
+        return at is not None and at >= now - limit
 
     def query(self, sessionid: str) -> dict[str, Any]:
         """The session's state: status, configuration and data model (``SessionNotFound``).
@@ -349,7 +355,7 @@ class Orchestrator:
         elif not isinstance(state, PendingStart):
             # Affinity: the owner has the session in its cache (no restore on this event).
             owner = self._store.owner_of(sessionid)
-            if owner is not None and not self.node_alive(owner):
+            if owner is not None and not self.node_alive(owner, within_s=self._affinity_s):
                 owner = None
         queue = SHARED_QUEUE
         if owner is not None:

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 SESSIONS = 200
 EVENTS = 50
-CLIENTS = 8
+CLIENTS = 16
 KILL_EVERY_S = 3.0
 SETTLE_TIMEOUT_S = 240.0
 
