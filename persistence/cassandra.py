@@ -136,7 +136,7 @@ class CassandraStore(Store):
         serial_consistency: str = "LOCAL_SERIAL",
         reconnect_max_backoff_s: float = 30.0,
         request_timeout_s: float = 10.0,
-        connect_timeout_s: float = 5.0,
+        connect_timeout_s: float = 10.0,
     ) -> None:
         self.keyspace = check_keyspace_name(keyspace)
         for level in (read_consistency, write_consistency, serial_consistency):

@@ -5,7 +5,8 @@
 #   scripts/start-redis.sh PORT [DIR]      (DIR defaults to /tmp/orchestrion-redis-PORT)
 #
 # Installs redis-server with apt-get when it is missing (CI runs as root). Waits until
-# `redis-cli -p PORT ping` answers. Stop it with scripts/stop-redis.sh PORT [DIR].
+# `redis-cli -p PORT ping` answers. Stop it with scripts/stop-redis.sh PORT [DIR]. With
+# ORCHESTRION_OWNER_PID set, the server is killed once that process has exited.
 set -euo pipefail
 
 if [[ $# -lt 1 || $# -gt 2 ]]; then
@@ -37,6 +38,10 @@ redis-server --port "$port" --bind 127.0.0.1 --daemonize yes \
 
 for _ in $(seq 1 200); do
     if [[ "$(redis-cli -p "$port" ping 2>/dev/null)" == "PONG" ]]; then
+        if [[ -n "${ORCHESTRION_OWNER_PID:-}" ]]; then
+            "$(dirname "${BASH_SOURCE[0]}")/kill-with-owner.sh" "$ORCHESTRION_OWNER_PID" \
+                "$(cat "$dir/redis.pid")"
+        fi
         echo "start-redis: redis-server up on 127.0.0.1:$port (dir $dir)"
         exit 0
     fi

@@ -11,7 +11,8 @@
 - ``cassandra_restartable`` (function): a second node, started the first time a test asks,
   that one test at a time may ``.stop()`` / ``.stop(kill=True)`` and ``.start()`` (a
   cross-process lock serialises its users), so outage tests never disturb tests running
-  on the shared node. It is running when the test gets it.
+  on the shared node. It is running when the test gets it. Unlike the others it flushes
+  schema changes, so a SIGKILL (``.stop(kill=True)``) loses no table.
 - ``cassandra_auth_server`` (session): a node with PasswordAuthenticator (cassandra/cassandra).
 - ``cassandra_keyspace`` (function): a fresh keyspace name, dropped after the test.
 
@@ -36,11 +37,13 @@ from servers import (
     RedisServer,
     ServerError,
     SharedCassandra,
+    cql_session,
     running_redis,
     wait_for_cql,
 )
 
 RUN_DIR_ENV = "ORCHESTRION_TEST_RUN_DIR"
+OWNER_PID_ENV = "ORCHESTRION_OWNER_PID"
 REDIS_FIXTURES = {"redis_server", "redis_private"}
 CASSANDRA_FIXTURES = {
     "cassandra_server",
@@ -63,11 +66,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_owns_run_dir] = owner
     if owner:
         os.environ[RUN_DIR_ENV] = tempfile.mkdtemp(prefix="orchestrion-tests-")
+        # Servers started by any process of this run die with this process, even if it
+        # is killed before pytest_unconfigure (scripts/kill-with-owner.sh).
+        os.environ[OWNER_PID_ENV] = str(os.getpid())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_owns_run_dir, False):
         run_dir = Path(os.environ.pop(RUN_DIR_ENV))
+        os.environ.pop(OWNER_PID_ENV, None)
         SharedCassandra.stop_all(run_dir)
 
 
@@ -128,10 +135,12 @@ def redis_private() -> Iterator[RedisServer]:
 # -- Cassandra ----------------------------------------------------------------------------
 
 
-def _shared(name: str, *, auth: bool = False) -> CassandraNode:
+def _shared(name: str, *, auth: bool = False, fast_schema: bool = True) -> CassandraNode:
     if shutil.which("java") is None or shutil.which("mvn") is None:
         _unavailable("Cassandra needs java (JDK 17) and mvn on PATH")
-    shared = _shared_nodes.setdefault(name, SharedCassandra(_run_dir(), name, auth=auth))
+    shared = _shared_nodes.setdefault(
+        name, SharedCassandra(_run_dir(), name, auth=auth, fast_schema=fast_schema)
+    )
     try:
         return shared.get()
     except ServerError as exc:
@@ -150,7 +159,7 @@ def cassandra_server() -> CassandraNode:
 
 @pytest.fixture
 def cassandra_restartable() -> Iterator[CassandraNode]:
-    _shared("restartable")
+    _shared("restartable", fast_schema=False)  # crashed on purpose: schema must be durable
     with _shared_nodes["restartable"].exclusive() as node:
         yield node
 
@@ -163,18 +172,7 @@ def cassandra_auth_server() -> CassandraNode:
 @pytest.fixture
 def cassandra_keyspace(cassandra_server: CassandraNode) -> Iterator[str]:
     """A keyspace name no other test uses; the keyspace (if created) is dropped afterwards."""
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.policies import RoundRobinPolicy
-
     name = f"t_{uuid.uuid4().hex[:16]}"
     yield name
-    cluster = Cluster(
-        [cassandra_server.host],
-        port=cassandra_server.port,
-        execution_profiles={EXEC_PROFILE_DEFAULT: ExecutionProfile(RoundRobinPolicy())},
-        protocol_version=5,
-    )
-    try:
-        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
-    finally:
-        cluster.shutdown()
+    with cql_session(cassandra_server) as session:
+        session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
@@ -171,6 +171,7 @@ class CassandraNode:
     data_dir: Path | None = None
     owned: bool = False
     auth: bool = False
+    fast_schema: bool = False  # DDL without schema flushes: never crash such a node
 
     @property
     def contact(self) -> str:
@@ -192,6 +193,8 @@ class CassandraNode:
         args += ["--dir", str(self.data_dir)]
         if self.auth:
             args.append("--auth")
+        if self.fast_schema:
+            args.append("--fast-schema")
         _run_script(args, 900)
 
     def stop(self, *, kill: bool = False) -> None:
@@ -221,6 +224,7 @@ class CassandraNode:
                 "port": self.port,
                 "data_dir": str(self.data_dir) if self.data_dir else None,
                 "auth": self.auth,
+                "fast_schema": self.fast_schema,
             }
         )
 
@@ -228,7 +232,14 @@ class CassandraNode:
     def from_json(cls, text: str, *, owned: bool) -> CassandraNode:
         raw = json.loads(text)
         data_dir = Path(raw["data_dir"]) if raw["data_dir"] else None
-        return cls(raw["host"], raw["port"], data_dir, owned=owned, auth=raw["auth"])
+        return cls(
+            raw["host"],
+            raw["port"],
+            data_dir,
+            owned=owned,
+            auth=raw["auth"],
+            fast_schema=raw["fast_schema"],
+        )
 
     @classmethod
     def from_contact(cls, contact: str) -> CassandraNode:
@@ -251,10 +262,13 @@ class SharedCassandra:
     end, so a node outlives the xdist worker that started it.
     """
 
-    def __init__(self, run_dir: Path, name: str, *, auth: bool = False) -> None:
+    def __init__(
+        self, run_dir: Path, name: str, *, auth: bool = False, fast_schema: bool = False
+    ) -> None:
         self.run_dir = run_dir
         self.name = name
         self.auth = auth
+        self.fast_schema = fast_schema
         # Held for this process's lifetime: no other test run takes the node's ports
         # while it starts or while an outage test has it stopped.
         self._reservation: PortReservation | None = None
@@ -275,7 +289,12 @@ class SharedCassandra:
             self._reservation = reserve_port(CASSANDRA_PORTS, width=3)
             port = self._reservation.port
             node = CassandraNode(
-                "127.0.0.1", port, self.run_dir / f"{self.name}-{port}", owned=True, auth=self.auth
+                "127.0.0.1",
+                port,
+                self.run_dir / f"{self.name}-{port}",
+                owned=True,
+                auth=self.auth,
+                fast_schema=self.fast_schema,
             )
             # Written before the start so that stop_all cleans up even a failed start.
             self.state_file.write_text(node.to_json())
@@ -306,21 +325,41 @@ class SharedCassandra:
             raise ServerError("\n".join(errors))
 
 
-def wait_for_cql(node: CassandraNode, timeout_s: float = 120.0) -> None:
-    """Wait until ``node`` answers a query (used after starting a node outside the script)."""
+@contextmanager
+def cql_session(node: CassandraNode, *, timeout_s: float = 30.0) -> Iterator[Any]:
+    """A plain driver session on ``node`` (timeouts generous: test machines are busy)."""
     from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import Cluster, NoHostAvailable
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import RoundRobinPolicy
 
     auth = PlainTextAuthProvider(node.username, node.password) if node.auth else None
+    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=60)
+    cluster = Cluster(
+        [node.host],
+        port=node.port,
+        auth_provider=auth,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        protocol_version=5,
+        connect_timeout=timeout_s,
+        control_connection_timeout=timeout_s,
+    )
+    try:
+        yield cluster.connect()
+    finally:
+        cluster.shutdown()
+
+
+def wait_for_cql(node: CassandraNode, timeout_s: float = 120.0) -> None:
+    """Wait until ``node`` answers a query (a node started by someone else)."""
+    from cassandra.cluster import NoHostAvailable
+
     deadline = time.monotonic() + timeout_s
     while True:
-        cluster = Cluster([node.host], port=node.port, auth_provider=auth, connect_timeout=5)
         try:
-            cluster.connect().execute("SELECT release_version FROM system.local")
+            with cql_session(node, timeout_s=10) as session:
+                session.execute("SELECT release_version FROM system.local")
             return
         except NoHostAvailable as exc:
             if time.monotonic() > deadline:
                 raise ServerError(f"cassandra at {node.contact} does not answer: {exc}") from exc
             time.sleep(0.5)
-        finally:
-            cluster.shutdown()

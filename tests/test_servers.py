@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 import redis
-from cassandra.cluster import Cluster
-from servers import CassandraNode, RedisServer
+from servers import CassandraNode, RedisServer, cql_session
 
 
 def test_redis_private_keeps_data_across_restart(redis_private: RedisServer) -> None:
@@ -22,12 +21,9 @@ def test_redis_server_answers(redis_server: RedisServer) -> None:
 
 
 def _release_version(node: CassandraNode) -> str:
-    cluster = Cluster([node.host], port=node.port)
-    try:
-        row = cluster.connect().execute("SELECT release_version FROM system.local").one()
-        return str(row.release_version)
-    finally:
-        cluster.shutdown()
+    with cql_session(node) as session:
+        row = session.execute("SELECT release_version FROM system.local").one()
+    return str(row.release_version)
 
 
 def test_cassandra_server_is_cassandra_5(cassandra_server: CassandraNode) -> None:
@@ -39,27 +35,20 @@ def test_cassandra_restartable_keeps_data_across_kill(
 ) -> None:
     node = cassandra_restartable
     keyspace = f"restart_{uuid.uuid4().hex[:12]}"
-    cluster = Cluster([node.host], port=node.port)
-    try:
-        session = cluster.connect()
+    with cql_session(node) as session:
         session.execute(
             f"CREATE KEYSPACE {keyspace} WITH replication = "
             "{'class': 'SimpleStrategy', 'replication_factor': 1}"
         )
         session.execute(f"CREATE TABLE {keyspace}.t (k text PRIMARY KEY, v text)")
         session.execute(f"INSERT INTO {keyspace}.t (k, v) VALUES ('a', 'b')")
-    finally:
-        cluster.shutdown()
 
     node.stop(kill=True)
     assert not node.running
     node.start()
 
-    cluster = Cluster([node.host], port=node.port)
-    try:
-        session = cluster.connect()
+    with cql_session(node) as session:
         row = session.execute(f"SELECT v FROM {keyspace}.t WHERE k = 'a'").one()
-        assert row is not None and row.v == "b"
+        assert row is not None
+        assert row.v == "b"
         session.execute(f"DROP KEYSPACE {keyspace}")
-    finally:
-        cluster.shutdown()

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-from cassandra.policies import RoundRobinPolicy
-from servers import CassandraNode
+from servers import CassandraNode, cql_session
 
 from orchestrion.config import load_config
 from orchestrion.errors import ConfigError, StoreUnavailable
@@ -40,35 +36,16 @@ TABLES = {
 }
 
 
-@contextmanager
-def cql(node: CassandraNode) -> Iterator[Any]:
-    """A plain driver session on ``node``, to look at what the store wrote."""
-    from cassandra.auth import PlainTextAuthProvider
-
-    auth = PlainTextAuthProvider(node.username, node.password) if node.auth else None
-    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
-    cluster = Cluster(
-        [node.host],
-        port=node.port,
-        auth_provider=auth,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        protocol_version=5,
-    )
-    try:
-        yield cluster.connect()
-    finally:
-        cluster.shutdown()
-
-
 def open_store(node: CassandraNode, keyspace: str, **options: Any) -> CassandraStore:
     options.setdefault("read_consistency", "ONE")
     options.setdefault("write_consistency", "ONE")
     options.setdefault("serial_consistency", "SERIAL")
+    options.setdefault("connect_timeout_s", 30.0)
     return CassandraStore([node.host], node.port, keyspace=keyspace, **options)
 
 
 def replication_of(node: CassandraNode, keyspace: str) -> dict[str, str]:
-    with cql(node) as session:
+    with cql_session(node) as session:
         row = session.execute(
             "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
             (keyspace,),
@@ -77,7 +54,7 @@ def replication_of(node: CassandraNode, keyspace: str) -> dict[str, str]:
 
 
 def tables_of(node: CassandraNode, keyspace: str) -> set[str]:
-    with cql(node) as session:
+    with cql_session(node) as session:
         rows = session.execute(
             "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)
         )
@@ -85,7 +62,7 @@ def tables_of(node: CassandraNode, keyspace: str) -> set[str]:
 
 
 def bucket_markers(node: CassandraNode, keyspace: str) -> list[int]:
-    with cql(node) as session:
+    with cql_session(node) as session:
         return [
             r.bucket for r in session.execute(f"SELECT bucket FROM {keyspace}.schedule_buckets")
         ]
@@ -173,7 +150,7 @@ def test_schema_is_created_recorded_and_reopening_is_idempotent(
     store.write_session(SessionRecord("s", "h", "{}", 1))
     store.close()
     assert tables_of(cassandra_server, cassandra_keyspace) == TABLES
-    with cql(cassandra_server) as session:
+    with cql_session(cassandra_server) as session:
         row = session.execute(
             f"SELECT version FROM {cassandra_keyspace}.schema_version WHERE component = 'store'"
         ).one()
@@ -192,7 +169,7 @@ def test_an_interrupted_migration_is_completed_on_the_next_connect(
     cassandra_server: CassandraNode, cassandra_keyspace: str
 ) -> None:
     open_store(cassandra_server, cassandra_keyspace).close()
-    with cql(cassandra_server) as session:
+    with cql_session(cassandra_server) as session:
         # As if the process died after some tables and before recording the version.
         session.execute(f"DROP TABLE {cassandra_keyspace}.nodes")
         session.execute(f"TRUNCATE {cassandra_keyspace}.schema_version")
@@ -210,7 +187,7 @@ def test_schema_newer_than_this_code_is_refused(
 ) -> None:
     open_store(cassandra_server, cassandra_keyspace).close()
     newer = LATEST_SCHEMA_VERSION + 1
-    with cql(cassandra_server) as session:
+    with cql_session(cassandra_server) as session:
         session.execute(
             f"UPDATE {cassandra_keyspace}.schema_version SET version = {newer}"
             " WHERE component = 'store'"
@@ -277,7 +254,7 @@ def test_unreachable_cluster_is_store_unavailable() -> None:
     reservation = reserve_port(CASSANDRA_PORTS, width=3)  # free: nothing listens there
     try:
         with pytest.raises(StoreUnavailable):
-            CassandraStore(["127.0.0.1"], reservation.port, connect_timeout_s=1.0)
+            CassandraStore(["127.0.0.1"], reservation.port, connect_timeout_s=5.0)
     finally:
         reservation.release()
 
@@ -292,7 +269,7 @@ def test_due_scan_reads_only_buckets_up_to_until_and_drops_empty_ones(
     try:
         for due in (100.0, 100.0 + BUCKET_S, 100.0 + 2 * BUCKET_S, 1_000_000.0):
             store.put_schedule(ScheduleItem(f"i{due}", due, "wake", {"due": due}))
-        with cql(cassandra_server) as session:
+        with cql_session(cassandra_server) as session:
             buckets = [
                 r.bucket
                 for r in session.execute(
@@ -306,7 +283,7 @@ def test_due_scan_reads_only_buckets_up_to_until_and_drops_empty_ones(
         store.remove_schedule("i110.0")
         # Buckets that ended long ago and were found empty lose their marker.
         assert [i.item_id for i in store.due_schedules(until=500.0, now=0.0)] == ["i120.0"]
-        with cql(cassandra_server) as session:
+        with cql_session(cassandra_server) as session:
             buckets = [
                 r.bucket
                 for r in session.execute(
