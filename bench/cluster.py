@@ -25,7 +25,6 @@ Prints every figure and the ratio of (3) to (1); the goal is at least 3x.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -170,6 +169,7 @@ def naive_ceiling(redis_url: str, events: int, clients: int, concurrency: int) -
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", NOOP_WORKER, redis_url, counter, str(concurrency)],
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -285,7 +285,7 @@ def http_probes(
 
     api = subprocess.Popen(
         [sys.executable, "-c", "from orchestrion.cli import main; main()", "api"],
-        env={**os.environ, **cluster.env, "ORCHESTRION_API_PORT": str(API_PORT)},
+        env={**cluster.process_env(), "ORCHESTRION_API_PORT": str(API_PORT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -23,6 +23,7 @@ from typing import Any
 
 from engine import Session
 from engine.effects import Effect
+from engine.ioprocessor import BASICHTTP_TYPE
 from orchestrion.config import Config
 from orchestrion.errors import LeaseLost, VersionConflict
 from persistence.contract import FinishedSession, Lease, MailboxEntry, SessionRecord, Store
@@ -215,6 +216,7 @@ class SessionHost:
             parent=start.parent,
             invokeid=start.invokeid,
             loader=self._documents.loader,
+            ioprocessors=self._ioprocessors(sessionid),
         )
         now = time.time()
         batch = Batch()
@@ -246,6 +248,17 @@ class SessionHost:
             with self._transient_lock:
                 self._transient[sessionid] = live
         return live, batch
+
+    def _ioprocessors(self, sessionid: str) -> dict[str, Any]:
+        """The Basic HTTP Event I/O Processor's access URI, when the API's URL is known.
+
+        The path is the one ``api.ioprocessor`` serves (``/scxml/session/<id>/basichttp``).
+        """
+        public_url = self._config.api.public_url.rstrip("/")
+        if not public_url:
+            return {}
+        location = f"{public_url}/scxml/session/{sessionid}/basichttp"
+        return {BASICHTTP_TYPE: {"location": location}}
 
     def _transient_elsewhere(self, record: SessionRecord, marker: Transient) -> None:
         """A non-persisted session held by ``marker.node``: hand on the wake-up, or end it."""

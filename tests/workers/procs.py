@@ -16,6 +16,8 @@ from pathlib import Path
 
 from orchestrion.config import Config, load_config
 
+REPO = Path(__file__).resolve().parents[2]
+
 COUNTER_DOC = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
        datamodel="ecmascript" initial="run" _persist="{persist}">
   <datamodel><data id="seen" expr="[]"/></datamodel>
@@ -80,9 +82,15 @@ class Cluster:
         """The configuration the processes see, for a client in the test process."""
         return load_config(None, self.env)
 
+    def process_env(self) -> dict[str, str]:
+        """The environment of a process of this cluster (this checkout's packages first,
+        whatever the editable install points at)."""
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        return {**os.environ, "PYTHONPATH": path, **self.env}
+
     def _spawn(self, command: str, name: str) -> subprocess.Popen[bytes]:
         self._starts += 1
-        env = {**os.environ, **self.env}
+        env = self.process_env()
         log_path = self.run_dir / f"{name}-{self._starts}.log"
         handle = log_path.open("wb")
         code = "from orchestrion.cli import main; main()"
