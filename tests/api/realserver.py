@@ -18,7 +18,7 @@ START_TIMEOUT_S = 60.0
 SERVE = "import sys; from orchestrion.cli import main; sys.argv[0] = 'orchestrion'; main()"
 
 
-def write_config(folder: Path, port: int, allowed: list[Path]) -> Path:
+def write_config(folder: Path, port: int, allowed: list[Path], tokens: str) -> Path:
     """An INI file: SQLite and the filesystem broker in ``folder``, the API on ``port``."""
     path = folder / "orchestrion.ini"
     path.write_text(
@@ -34,7 +34,7 @@ def write_config(folder: Path, port: int, allowed: list[Path]) -> Path:
                 "[api]",
                 "host = 127.0.0.1",
                 f"port = {port}",
-                f"auth-tokens = {TOKEN}",
+                f"auth-tokens = {tokens}",
                 f"public-url = http://127.0.0.1:{port}",
                 f"allowed-locations = {';'.join(str(p) for p in allowed)}",
                 "",
@@ -60,9 +60,14 @@ def wait_healthy(process: subprocess.Popen[bytes], base: str, log: Path) -> None
 
 
 @contextmanager
-def serving(folder: Path, port: int, allowed: list[Path]) -> Iterator[httpx.Client]:
-    """``orchestrion serve`` until the block ends; yields a client with the bearer token."""
-    config = write_config(folder, port, allowed)
+def serving(
+    folder: Path, port: int, allowed: list[Path], *, auth: bool = True
+) -> Iterator[httpx.Client]:
+    """``orchestrion serve`` until the block ends; yields a client with the bearer token.
+
+    With ``auth`` false no tokens are configured (authentication off).
+    """
+    config = write_config(folder, port, allowed, TOKEN if auth else "")
     base = f"http://127.0.0.1:{port}"
     log = folder / "serve.log"
     (folder / "metrics").mkdir()
