@@ -10,6 +10,7 @@ then the children, each with SIGTERM and, after a grace period, SIGKILL.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import signal
@@ -22,17 +23,29 @@ from orchestrion.config import Config
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 15.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child when ``serve`` dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        log.debug("no prctl here: children outlive a killed serve")
 
 
 def _run_worker(config: Config) -> None:
     from workers.main import run
 
+    _die_with_parent()
     run(config)
 
 
 def _run_beat(config: Config) -> None:
     from scheduler.beat import run
 
+    _die_with_parent()
     run(config)
 
 
