@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -285,3 +286,35 @@ def test_values_that_are_not_json_are_script_errors() -> None:
     dm.declare("x")
     with pytest.raises(ScriptError, match="JSON"):
         dm.assign_value("x", {"when": object()})
+
+
+def test_a_format_1_snapshot_still_restores() -> None:
+    """A snapshot taken by the first codec (before the plain-data fast path) still restores."""
+    fixture = Path(__file__).parent / "datamodel_fixtures" / "ecmascript_snapshot_v1.json"
+    snap = json.loads(fixture.read_text())
+    assert snap["format"] == "orchestrion.ecmascript/1"
+    back = _model()
+    back.restore(snap)
+    assert back.restore_problems == []
+    assert back.evaluate("[n, queue, agent, retries, typeof lastError]") == [
+        0, "support-tier2", None, 3, "undefined",
+    ]  # fmt: skip
+    assert back.evaluate("customer.address.city + ' ' + customer.since.getUTCFullYear()") == (
+        "London 2019"
+    )
+    assert back.evaluate("[history.length, history[3].ok, history[40].event]") == [
+        41, False, "fixture",
+    ]  # fmt: skip
+    assert back.evaluate("[backoff(3), isVip(), routing.pick('q'), record('x', 1)]") == [
+        8, True, "q:gold", 42,
+    ]  # fmt: skip
+    assert back.evaluate("doc.getElementsByTagName('book')[1].getAttribute('title')") == "t2"
+    assert back.condition("Number.isNaN(nums[0]) && Object.is(nums[3], -0) && !(1 in holes)")
+    assert back.condition("big === 10n ** 30n && 'gone' in holder && holder.none === null")
+    assert back.condition("pair.a === pair.b[0] && ring.self === ring && mx === Math.max")
+    assert back.condition("Object.isFrozen(frozen) && Object.getPrototypeOf(bare) === null")
+    assert back.condition("m.get('k').v === 1 && st.has('x') && re.test('xABBC')")
+    assert back.evaluate("[sq.area(), sq.describe(), sq instanceof Shape, LIMIT]") == [
+        9, "shape 3", True, 5,
+    ]  # fmt: skip
+    assert back.evaluate("account.deposit(5).doubled") == 30
