@@ -445,6 +445,18 @@ def _check_consistency(config: Config) -> None:
             "SimpleStrategy takes exactly replication_factor:N "
             "(use NetworkTopologyStrategy for per-datacenter counts such as DC1:2;DC2:3)"
         )
+    worker, scheduler = config.worker, config.scheduler
+    if scheduler.dead_node_after <= worker.heartbeat_interval:
+        raise ConfigError(
+            f"[scheduler] dead-node-after = {scheduler.dead_node_after:g} must be more than"
+            f" [worker] heartbeat-interval = {worker.heartbeat_interval:g}"
+            " (or live nodes are taken for dead)"
+        )
+    if scheduler.claim_ttl <= 2 * scheduler.max_clock_skew:
+        raise ConfigError(
+            f"[scheduler] claim-ttl = {scheduler.claim_ttl:g} must be more than twice"
+            f" [scheduler] max-clock-skew = {scheduler.max_clock_skew:g}"
+        )
     if persistence.password and not persistence.username and persistence.type == "cassandra":
         raise ConfigError(
             "[persistence] password is set but username is empty (Cassandra needs both)"

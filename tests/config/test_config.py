@@ -101,6 +101,8 @@ def test_unrelated_orchestrion_variables_are_ignored() -> None:
             ["SimpleStrategy", "replication_factor"],
         ),
         ({"ORCHESTRION_PERSISTENCE_CASSANDRA_READ_CONSISTENCY": "MOST"}, ["LOCAL_QUORUM"]),
+        ({"ORCHESTRION_SCHEDULER_DEAD_NODE_AFTER": "5"}, ["dead-node-after = 5", "heartbeat"]),
+        ({"ORCHESTRION_SCHEDULER_CLAIM_TTL": "4"}, ["claim-ttl = 4", "max-clock-skew = 2"]),
     ],
 )
 def test_invalid_values_name_section_option_value_and_allowed(
