@@ -18,6 +18,11 @@ from persistence.cassandra_schema import MAILBOX_EVENT, MAILBOX_ID, MAILBOX_TRIM
 from persistence.contract import MAILBOX_DEDUP_WINDOW, MailboxEntry
 
 _APPEND_ATTEMPTS = 50
+# One conditional batch stays well under Cassandra's largest mutation (half a commit log
+# segment). A long append is several batches: a retry after a failure half-way is still
+# exact, since every event id keeps the number it got.
+_CHUNK_EVENTS = 200
+_CHUNK_BYTES = 2 * 1024 * 1024
 
 _LAST_SEQ = "SELECT last_seq FROM {ks}.mailbox WHERE sessionid = ? LIMIT 1"
 _KNOWN_IDS = (
@@ -41,6 +46,10 @@ _READ_EVENTS = (
     "SELECT seq, event_id, payload FROM {ks}.mailbox"
     f" WHERE sessionid = ? AND kind = {MAILBOX_EVENT} AND seq > ? LIMIT ?"
 )
+_TRIMMED_EVENTS = (
+    "SELECT seq, event_id FROM {ks}.mailbox"
+    f" WHERE sessionid = ? AND kind = {MAILBOX_EVENT} AND seq <= ?"
+)
 _DROP_EVENTS = (
     f"DELETE FROM {{ks}}.mailbox WHERE sessionid = ? AND kind = {MAILBOX_EVENT} AND seq <= ?"
 )
@@ -58,6 +67,19 @@ _DROP_TRIMMED_MARKS = (
 DROP_MAILBOX = "DELETE FROM {ks}.mailbox WHERE sessionid = ?"
 
 
+def _chunks(events: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    chunks: list[list[tuple[str, str]]] = []
+    size = 0
+    for event in events:
+        event_bytes = len(event[0]) + len(event[1].encode())
+        if not chunks or len(chunks[-1]) >= _CHUNK_EVENTS or size + event_bytes > _CHUNK_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(event)
+        size += event_bytes
+    return chunks
+
+
 class CassandraMailbox:
     """``append_events``, ``read_mailbox`` and ``trim_mailbox`` of the Cassandra store."""
 
@@ -65,8 +87,12 @@ class CassandraMailbox:
         self._cql = cql
 
     def append(self, sessionid: str, events: list[tuple[str, str]]) -> list[int]:
-        if not events:
-            return []
+        seqs: list[int] = []
+        for chunk in _chunks(events):
+            seqs += self._append_chunk(sessionid, chunk)
+        return seqs
+
+    def _append_chunk(self, sessionid: str, events: list[tuple[str, str]]) -> list[int]:
         for attempt in range(_APPEND_ATTEMPTS):
             seqs = self._try_append(sessionid, events)
             if seqs is not None:
@@ -109,11 +135,7 @@ class CassandraMailbox:
         recognised; a kind 2 row per trimmed event records when, and once the mailbox has
         moved ``MAILBOX_DEDUP_WINDOW`` numbers further, both rows go.
         """
-        trimmed = self._cql.read(
-            "SELECT seq, event_id FROM {ks}.mailbox"
-            f" WHERE sessionid = ? AND kind = {MAILBOX_EVENT} AND seq <= ?",
-            (sessionid, upto_seq),
-        )
+        trimmed = self._cql.read(_TRIMMED_EVENTS, (sessionid, upto_seq))
         forget_upto = upto_seq - MAILBOX_DEDUP_WINDOW
         expired = self._cql.read(_EXPIRED_IDS, (sessionid, forget_upto)) if forget_upto > 0 else []
         writes: list[Write] = [(_DROP_EVENTS, (sessionid, upto_seq))]

@@ -334,3 +334,21 @@ def test_concurrent_appends_get_distinct_consecutive_numbers(
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_long_append_spans_several_batches_and_numbers_stay_exact(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    store = open_store(cassandra_server, cassandra_keyspace)
+    try:
+        events = [(f"e{i}", f"payload {i}") for i in range(450)]
+        events.append(("e3", "again"))  # a duplicate that lands in a later batch
+        seqs = store.append_events("s", events)
+        assert seqs == [*range(1, 451), 4]
+        entries = store.read_mailbox("s", 0, limit=1000)
+        assert [(e.seq, e.event_id) for e in entries] == [(i + 1, f"e{i}") for i in range(450)]
+        # Sending the whole batch again (a retry after a lost reply) changes nothing.
+        assert store.append_events("s", events) == seqs
+        assert len(store.read_mailbox("s", 0, limit=1000)) == 450
+    finally:
+        store.close()
