@@ -43,8 +43,15 @@ def transport_options(config: Config) -> dict[str, Any]:
         }
     if not config.broker.url:
         folder = Path(config.broker.data_dir) / "queue"
-        folder.mkdir(parents=True, exist_ok=True)
-        return {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+        # kombu's broadcast (pidbox) folder defaults to ./control in the working directory.
+        control = Path(config.broker.data_dir) / "control"
+        for path in (folder, control):
+            path.mkdir(parents=True, exist_ok=True)
+        return {
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "control_folder": str(control),
+        }
     return {}
 
 
