@@ -71,6 +71,8 @@ class Handlers:
         # A cron run found later than this was missed (the beat was down): see docs.
         self.missed_grace_s = scheduler.claim_ttl + scheduler.max_clock_skew
         self.takeover_interval_s = min(max(scheduler.dead_node_after / 10, 0.2), 5.0)
+        # How long a terminate waits for the start of its session to fire first.
+        self.postpone_s = max(scheduler.sweep_interval, 0.1)
         self._by_kind: dict[str, Handler] = {
             items.START: self.start,
             items.TERMINATE: self.terminate,
@@ -100,10 +102,24 @@ class Handlers:
         return Outcome.DONE
 
     def terminate(self, item: ScheduleItem, now: float) -> Outcome:
+        sessionid = _sessionid(item)
         reason = str(item.payload.get("reason") or "scheduled")
-        with contextlib.suppress(SessionNotFound):  # already ended: the terminate is done
-            self._control.terminate(_sessionid(item), reason=reason)
-        return Outcome.DONE
+        try:
+            self._control.terminate(sessionid, reason=reason)
+            return Outcome.DONE
+        except SessionNotFound:
+            pass
+        # Not started yet? Both items fell due while the beats were down and fire side by
+        # side: a start due no later than this terminate must come first.
+        start = self._store.get_schedule(items.item_id(items.START, sessionid))
+        if start is not None and start.due_at <= item.due_at:
+            later = now + self.postpone_s
+            self._store.put_schedule(ScheduleItem(item.item_id, later, item.kind, item.payload))
+            return Outcome.KEPT
+        if self._store.read_session(sessionid) is not None:  # it started meanwhile
+            with contextlib.suppress(SessionNotFound):
+                self._control.terminate(sessionid, reason=reason)
+        return Outcome.DONE  # it ended already (or never will start): nothing to do
 
     def wakeup(self, item: ScheduleItem, now: float) -> Outcome:
         sessionid = _sessionid(item)

@@ -196,3 +196,33 @@ def test_a_claim_held_too_long_is_not_fired_by_its_holder() -> None:
     assert control.ops("start") == [] and slow.stats["skipped"] == 1
     cycle(fast, now=clock.advance(4))  # the claim expired: the other beat fires it once
     assert [call.sessionid for call in control.ops("start")] == ["s1"]
+
+
+def test_a_terminate_firing_before_its_sessions_start_waits_for_it() -> None:
+    # Both fell due while the beats were down; the terminate happens to fire first.
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl(missing={"s1"})
+    sweeper = make_sweeper(store, control, clock)
+    schedule_start(store, clock.now - 20, sessionid="s1", document_hash="h")
+    schedule_terminate(store, "s1", clock.now - 10)
+    start = store.get_schedule("start:s1")
+    assert start is not None
+    store.claim_schedule("start:s1", "slow-beat", 30, clock.now)  # in flight elsewhere
+    cycle(sweeper, now=clock.now)
+    assert store.get_schedule("terminate:s1") is not None  # postponed, not dropped
+    store.remove_schedule("start:s1")  # the start fired: the session exists now
+    control.missing.clear()
+    _store_session(store, "s1")
+    cycle(sweeper, now=clock.advance(1))
+    assert [c.op for c in control.calls] == ["terminate", "terminate"]
+    assert store.get_schedule("terminate:s1") is None
+
+
+def test_a_terminate_scheduled_before_the_start_is_moot() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl(missing={"s1"})
+    sweeper = make_sweeper(store, control, clock)
+    schedule_start(store, clock.now + 100, sessionid="s1", document_hash="h")
+    schedule_terminate(store, "s1", clock.now)
+    cycle(sweeper, now=clock.now)
+    assert store.get_schedule("terminate:s1") is None
