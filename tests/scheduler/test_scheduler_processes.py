@@ -192,3 +192,29 @@ def runs(beats: RecordingBeats, spec: CronSpec, beat: int) -> list[tuple[float, 
         if op == "start" and ideal is not None and sid == run_sessionid(spec, ideal):
             found[ideal] = min(found.get(ideal, at), at)
     return sorted(found.items())
+
+
+def test_a_store_outage_raises_the_alarm_and_the_beats_catch_up(redis_private: Any) -> None:
+    env = {**redis_env(redis_private), **TIMINGS}
+    procs = RecordingBeats(env, Path(tempfile.mkdtemp(prefix="orchestrion-beats-")))
+    store = open_store(load_config(None, env))
+    try:
+        procs.start()
+        wait_for(
+            "the beat", lambda: any(n.info.get("role") == "beat" for n in store.nodes()), procs, 60
+        )
+        due = time.time() + 3
+        ids = [f"o{n:03d}" for n in range(100)]
+        for n, sid in enumerate(ids):
+            schedule_start(store, due + n / 100, sessionid=sid, document_hash="h")
+        redis_private.stop()
+        time.sleep(6)  # everything falls due while the store is down
+        assert all(p.poll() is None for p in procs.processes.values()), "the beat kept running"
+        assert "ALARM: store unavailable" in procs.logs()
+        redis_private.start()
+        wait_for("the catch-up", lambda: sorted(started(procs)) == ids, procs, 60)
+        assert set(started(procs).values()) == {1}
+        assert "scheduling resumed" in procs.logs()
+    finally:
+        procs.stop()
+        store.close()
