@@ -278,12 +278,18 @@ class SharedCassandra:
         return self.run_dir / f"{self.name}.json"
 
     @property
+    def failure_file(self) -> Path:
+        return self.run_dir / f"{self.name}.failed"
+
+    @property
     def lock_file(self) -> Path:
         return self.run_dir / f"{self.name}.lock"
 
     def get(self) -> CassandraNode:
         """The node, started now if no process of this run started it yet."""
         with file_lock(self.lock_file):
+            if self.failure_file.exists():  # another process of this run already tried
+                raise ServerError(self.failure_file.read_text())
             if self.state_file.exists():
                 return CassandraNode.from_json(self.state_file.read_text(), owned=True)
             self._reservation = reserve_port(CASSANDRA_PORTS, width=3)
@@ -298,7 +304,11 @@ class SharedCassandra:
             )
             # Written before the start so that stop_all cleans up even a failed start.
             self.state_file.write_text(node.to_json())
-            node.start()
+            try:
+                node.start()
+            except ServerError as exc:
+                self.failure_file.write_text(str(exc))
+                raise
             return node
 
     @contextmanager
