@@ -103,6 +103,7 @@ sed -e "s|@CLUSTER_NAME@|$cluster_name|g" \
 sed -e "s|@LOG_DIR@|$log_dir|g" "$here/cassandra/logback.xml.in" > "$data_dir/conf/logback.xml"
 
 # --- launch ----------------------------------------------------------------------------
+log_lines_before=$(cat "$log_dir/system.log" 2>/dev/null | wc -l)
 # No JMX port (none of cassandra.jmx.*.port is set): nothing here uses nodetool, and two
 # nodes then need no extra port. The -D options below skip the waits that matter only
 # when a node joins a real multi-node ring.
@@ -123,7 +124,6 @@ nohup java \
     -Dcassandra.gossip_settle_min_wait_ms=0 \
     -Dcassandra.superuser_setup_delay_ms=0 \
     -Dcassandra.migration_delay_ms=0 \
-    -Dcassandra.load_ring_state=true \
     ${fast_schema:+"$fast_schema"} \
     -cp "$lib_dir/*" \
     org.apache.cassandra.service.CassandraDaemon \
@@ -135,9 +135,20 @@ if [[ -n "${ORCHESTRION_OWNER_PID:-}" ]]; then
 fi
 
 # --- wait for CQL ----------------------------------------------------------------------
+# A real query when cassandra-driver is importable (the port opens a moment before the
+# node serves requests); else the node's own "Startup complete" line.
+if python3 -c 'import cassandra.cluster' 2>/dev/null; then
+    query_check=yes
+else
+    query_check=no
+    echo "start-cassandra: cassandra-driver not importable; waiting for the log line instead"
+fi
 cql_ready() {
     (exec 3<>"/dev/tcp/127.0.0.1/$cql_port") 2>/dev/null || return 1
-    # A real query: the port opens a moment before the node serves requests.
+    if [[ "$query_check" == no ]]; then
+        tail -n "+$((log_lines_before + 1))" "$log_dir/system.log" | grep -q "Startup complete"
+        return
+    fi
     python3 - "$cql_port" "$authenticator" <<'PY' >/dev/null 2>&1
 import sys
 from cassandra.auth import PlainTextAuthProvider
