@@ -1,9 +1,10 @@
 """A bounded LRU of live sessions, each valid only for the store version it was left at.
 
 A worker keeps the sessions it ran recently so that a busy session is not rebuilt from its
-snapshot on every event. An entry is used only when the stored record still has the
-version the entry was left at: if any other worker wrote the session since, the entry is
-stale and the session is restored from the store instead.
+snapshot on every event. An entry is valid only while the stored record still has the
+version the entry was left at. The host checks that with the fenced write itself (it must
+be exactly one version ahead), so a hit costs no read: if any other worker wrote the
+session since, the write fails, the entry is dropped and the session restored instead.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def close_session(entry: LiveSession) -> None:
 
 
 class SessionCache:
-    """Thread-safe LRU keyed by session id; ``take`` removes so one runner holds an entry."""
+    """Thread-safe LRU keyed by session id; ``take`` removes, so one runner holds an entry."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
@@ -43,17 +44,15 @@ class SessionCache:
         self.hits = 0
         self.misses = 0
 
-    def take(self, sessionid: str, version: int) -> LiveSession | None:
-        """The entry if it was left at ``version`` (removed from the cache), else None."""
+    def take(self, sessionid: str) -> LiveSession | None:
+        """The entry whatever its version (removed): its user validates it by a fenced write."""
         with self._lock:
             entry = self._entries.pop(sessionid, None)
-            if entry is not None and entry.version == version:
+            if entry is None:
+                self.misses += 1
+            else:
                 self.hits += 1
-                return entry
-            self.misses += 1
-        if entry is not None:
-            close_session(entry)
-        return None
+            return entry
 
     def put(self, sessionid: str, entry: LiveSession) -> None:
         """Keep ``entry`` as the most recently used, evicting the least recently used."""

@@ -51,7 +51,20 @@ RouteOf = Callable[[str], str]
 
 
 class SessionMovedOnError(Exception):
-    """The session was taken over or changed under this runner: stop, drop the cache."""
+    """The session was taken over (lease lost) or written by someone else (``stale``)."""
+
+    def __init__(self, sessionid: str, *, stale: bool) -> None:
+        super().__init__(sessionid)
+        self.stale = stale
+
+
+STALE = object()
+"""A drain outcome: the cached copy was older than the store; drain again from the store."""
+
+BUSY_RETRY_S = 0.1
+"""Delay of the wake-up re-sent when the lease was busy."""
+
+APPLIED_KEY = "orchestrion.applied_seq"
 
 
 @dataclass
@@ -110,42 +123,60 @@ class SessionHost:
 
     def drain(self, sessionid: str) -> None:
         """Apply every event accepted for the session so far (and due delayed sends)."""
-        while True:
-            applied = self._drain_once(sessionid)
-            if applied is None:
-                return  # busy elsewhere, gone, or handed on
-            # Events appended while we held the lease and whose wake-up was turned away.
-            if not self._store.read_mailbox(sessionid, applied, limit=1):
-                return
+        trust_cache = True
+        while self._drain_once(sessionid, trust_cache) is STALE:
+            trust_cache = False  # a stale cached copy costs one more round, from the store
 
     # -- one lease --------------------------------------------------------------------------
-    def _drain_once(self, sessionid: str) -> int | None:
-        """Drain under one lease; the applied_seq reached, or None when there is no more."""
+    def _drain_once(self, sessionid: str, trust_cache: bool) -> object:
+        """Drain under one lease; ``STALE`` when the cached copy turned out to be old."""
         now = time.time()
         owner = f"{self._node}/{threading.get_ident()}"
         lease = self._store.acquire_lease(sessionid, owner, self._lease_ttl, now)
         if lease is None:
+            # Its holder may have read the mailbox before this wake-up's events: look again
+            # shortly (the holder does not look twice; this keeps its drains one read lighter).
             self.stats["busy"] += 1
-            return None  # another runner holds it and looks at the mailbox when it is done
+            self._waker.send_later(sessionid, self._route_of(sessionid), BUSY_RETRY_S)
+            return None
         self.stats["drains"] += 1
         try:
             self._store.remove_schedule(mailbox_item_id(sessionid))
-            record = self._store.read_session(sessionid)
-            if record is None:
-                return None
-            if record.outbox:  # a runner died between its write and its dispatch
-                self._outbox.dispatch(sessionid, record.version, record.outbox)
-                self._store.clear_outbox(sessionid, record.version)
-            return self._run_batches(record, lease, now)
-        except SessionMovedOnError:
+            return self._run_batches(sessionid, lease, now, trust_cache)
+        except SessionMovedOnError as exc:
             self._cache.drop(sessionid)
-            return None
+            return STALE if exc.stale else None
         finally:
             self._store.release_lease(lease)
 
-    def _run_batches(self, record: SessionRecord, lease: Lease, started: float) -> int | None:
-        sessionid = record.sessionid
-        loaded = self._load(record, lease)
+    def _live(
+        self, sessionid: str, lease: Lease, trust_cache: bool
+    ) -> tuple[LiveSession, Batch | None] | None:
+        """The session to run: this worker's copy when it has one, else from the store.
+
+        A cached copy is used without reading the record: the fenced write of its batch
+        fails with a version conflict if anyone else wrote the session since (``STALE``).
+        """
+        with self._transient_lock:
+            transient = self._transient.get(sessionid)
+        if transient is not None:
+            return transient, None
+        if trust_cache:
+            cached = self._cache.take(sessionid)
+            if cached is not None:
+                return cached, None
+        record = self._store.read_session(sessionid)
+        if record is None:
+            return None
+        if record.outbox:  # a runner died between its write and its dispatch
+            self._outbox.dispatch(sessionid, record.version, record.outbox)
+            self._store.clear_outbox(sessionid, record.version)
+        return self._load(record, lease)
+
+    def _run_batches(
+        self, sessionid: str, lease: Lease, started: float, trust_cache: bool
+    ) -> object:
+        loaded = self._live(sessionid, lease, trust_cache)
         if loaded is None:
             return None
         live, first = loaded
@@ -172,7 +203,7 @@ class SessionHost:
                 self._waker.wake(sessionid, self._route_of(sessionid))
                 return None
         self._keep(sessionid, live)
-        return live.applied_seq
+        return None
 
     # -- loading ----------------------------------------------------------------------------
     def _load(self, record: SessionRecord, lease: Lease) -> tuple[LiveSession, Batch | None] | None:
@@ -187,21 +218,19 @@ class SessionHost:
                 return live, None
             self._transient_elsewhere(record, marker)
             return None
-        live = self._cache.take(sessionid, record.version)
-        if live is None:
-            doc = self._documents.get(record.document_hash)
-            session = Session.restore(doc, marker, loader=self._documents.loader)
-            live = LiveSession(
-                session,
-                record.document_hash,
-                record.version,
-                record.applied_seq,
-                persist=True,
-                next_wakeup=UNKNOWN_WAKEUP,
-                created_at=record.created_at,
-            )
-            self._store.set_owner(sessionid, self._node)
-            self.stats["restores"] += 1
+        doc = self._documents.get(record.document_hash)
+        session = Session.restore(doc, marker, loader=self._documents.loader)
+        live = LiveSession(
+            session,
+            record.document_hash,
+            record.version,
+            record.applied_seq,
+            persist=True,
+            next_wakeup=UNKNOWN_WAKEUP,
+            created_at=record.created_at,
+        )
+        self._store.set_owner(sessionid, self._node)
+        self.stats["restores"] += 1
         return live, None
 
     def _start(
@@ -299,10 +328,13 @@ class SessionHost:
         outbox = tuple(encode_effect(effect) for effect in batch.effects)
         version = live.version + 1
         if live.persist:
+            # applied_seq inside the text too: two writes of one version never look equal
+            # (the store accepts an equal rewrite as a retry) unless they applied the same.
+            snapshot = {**live.session.snapshot(), APPLIED_KEY: live.applied_seq}
             record = SessionRecord(
                 sessionid,
                 live.document_hash,
-                json.dumps(live.session.snapshot()),
+                json.dumps(snapshot),
                 version,
                 live.applied_seq,
                 outbox,
@@ -332,9 +364,12 @@ class SessionHost:
     def _write(self, record: SessionRecord, lease: Lease) -> None:
         try:
             self._store.write_session(record, fence=lease.fence)
-        except (LeaseLost, VersionConflict) as exc:
-            log.info("session %s moved on under this runner: %s", record.sessionid, exc)
-            raise SessionMovedOnError(record.sessionid) from exc
+        except LeaseLost as exc:
+            log.info("session %s: lease lost, not writing: %s", record.sessionid, exc)
+            raise SessionMovedOnError(record.sessionid, stale=False) from exc
+        except VersionConflict as exc:
+            log.debug("session %s: cached copy was stale: %s", record.sessionid, exc)
+            raise SessionMovedOnError(record.sessionid, stale=True) from exc
 
     def _finish(self, sessionid: str, final_state: str | None, reason: str) -> None:
         self._store.finish_session(

@@ -369,9 +369,15 @@ class Orchestrator:
                     self._routes.popitem(last=False)
         return queue
 
-    def _publish(self, queue: str, sessionids: list[str]) -> None:
+    def _publish(self, queue: str, sessionids: list[str], delay_s: float = 0.0) -> None:
         with self.app.producer_or_acquire() as producer:
-            self.app.send_task(WAKE_TASK, args=[sessionids], queue=queue, producer=producer)
+            self.app.send_task(
+                WAKE_TASK,
+                args=[sessionids],
+                queue=queue,
+                producer=producer,
+                countdown=delay_s or None,
+            )
 
     def _ping_broker(self) -> None:
         try:

@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 WAKEUP_KIND = "wakeup"
 MAX_SESSIONS_PER_MESSAGE = 32
 
-Publish = Callable[[str, list[str]], None]
-"""``publish(queue, sessionids)``: send one wake-up message."""
+Publish = Callable[[str, list[str], float], None]
+"""``publish(queue, sessionids, delay_s)``: send one wake-up message, due after delay_s."""
 
 
 def mailbox_item_id(sessionid: str) -> str:
@@ -86,6 +86,13 @@ class Waker:
                 self._thread.start()
             self._cond.notify()
 
+    def send_later(self, sessionid: str, queue: str, delay_s: float) -> None:
+        """Send a wake-up message due in ``delay_s`` (now, from the caller's thread)."""
+        try:
+            self._publish(queue, [sessionid], delay_s)
+        except Exception:
+            log.exception("could not publish a delayed wake-up for %s", sessionid)
+
     def flush(self) -> None:
         """Send every queued wake-up now (from the caller's thread)."""
         with self._cond:
@@ -117,7 +124,7 @@ class Waker:
             for start in range(0, len(ids), MAX_SESSIONS_PER_MESSAGE):
                 chunk = ids[start : start + MAX_SESSIONS_PER_MESSAGE]
                 try:
-                    self._publish(queue, chunk)
+                    self._publish(queue, chunk, 0.0)
                 except Exception:
                     # The mailbox items stay armed: the scheduler wakes these sessions later.
                     log.exception("could not publish a wake-up for %d sessions", len(chunk))

@@ -37,7 +37,7 @@ def make_node(store: Store, name: str, config: Config | None = None) -> Node:
     published: list[tuple[str, list[str]]] = []
     orchestrator = Orchestrator(config, store)
     orchestrator.waker = Waker(
-        store, lambda queue, ids: published.append((queue, ids)), config.worker.lease_ttl
+        store, lambda queue, ids, delay_s: published.append((queue, ids)), config.worker.lease_ttl
     )
     cache = SessionCache(config.worker.cache_size)
     host = SessionHost(

@@ -77,6 +77,9 @@ def test_a_session_sends_over_http_and_hears_of_failures(server: str) -> None:
     node.orchestrator.send_event(sid, "go", {"url": f"{server}/missing"})
     node.orchestrator.send_event(sid, "go", {"url": "http://127.0.0.1:1/refused"})
     node.host.drain(sid)
+    node.orchestrator.waker.flush()
+    assert node.published[-1][1] == [sid], "the errors woke the session again"
+    node.host.drain(sid)  # what that wake-up does
     forms = [r["form"] for r in Recorder.received]
     assert forms[0] == {"_scxmleventname": ["hello"], "x": ["41"]}
     assert len(forms) == 2
