@@ -38,7 +38,7 @@ from scheduler.takeover import BEAT_ROLE, Takeover
 log = logging.getLogger(__name__)
 
 DEFAULT_THREADS = 16
-CLAIM_THREADS = 4
+CLAIM_THREADS = 8
 ALARM_REMINDER_S = 60.0
 MAX_OUTAGE_BACKOFF_S = 1.0
 
