@@ -103,7 +103,10 @@ sed -e "s|@CLUSTER_NAME@|$cluster_name|g" \
 sed -e "s|@LOG_DIR@|$log_dir|g" "$here/cassandra/logback.xml.in" > "$data_dir/conf/logback.xml"
 
 # --- launch ----------------------------------------------------------------------------
-log_lines_before=$(cat "$log_dir/system.log" 2>/dev/null | wc -l)
+log_lines_before=0
+if [[ -f "$log_dir/system.log" ]]; then
+    log_lines_before=$(wc -l < "$log_dir/system.log")
+fi
 # No JMX port (none of cassandra.jmx.*.port is set): nothing here uses nodetool, and two
 # nodes then need no extra port. The -D options below skip the waits that matter only
 # when a node joins a real multi-node ring.
