@@ -121,6 +121,28 @@ def timed(operations: list[Callable[[], Any]]) -> Timing:
     return Timing(latencies, time.perf_counter() - start)
 
 
+def timed_pair(
+    ours: list[Callable[[], Any]], raw: list[Callable[[], Any]], chunk: int = 50
+) -> tuple[Timing, Timing]:
+    """Both sides in alternating chunks, so that load changes on a shared machine hit both."""
+    ours_timings, raw_timings = [], []
+    for index, start in enumerate(range(0, len(ours), chunk)):
+        pair = (ours[start : start + chunk], raw[start : start + chunk])
+        if index % 2:
+            raw_timings.append(timed(pair[1]))
+            ours_timings.append(timed(pair[0]))
+        else:
+            ours_timings.append(timed(pair[0]))
+            raw_timings.append(timed(pair[1]))
+    return merge(ours_timings), merge(raw_timings)
+
+
+def merge(timings: list[Timing]) -> Timing:
+    return Timing(
+        [lat for t in timings for lat in t.latencies_s], sum(t.elapsed_s for t in timings)
+    )
+
+
 @dataclasses.dataclass
 class RawDriver:
     """The plainest write and read of one snapshot with the backend's own driver."""
@@ -166,20 +188,17 @@ def run(subject: Subject, sessions: int, updates: int) -> list[tuple[str, Timing
             for v in range(1, updates + 1)
             for i, sid in enumerate(ids)
         ]
-        # Alternate halves so that neither side always runs on a warmer machine.
-        half = len(ours_ops) // 2
-        ours_a, raw_a = timed(ours_ops[:half]), timed(raw_ops[:half])
-        raw_b, ours_b = timed(raw_ops[half:]), timed(ours_ops[half:])
-        ours_write = Timing(
-            ours_a.latencies_s + ours_b.latencies_s, ours_a.elapsed_s + ours_b.elapsed_s
-        )
-        raw_write = Timing(raw_a.latencies_s + raw_b.latencies_s, raw_a.elapsed_s + raw_b.elapsed_s)
+        ours_write, raw_write = timed_pair(ours_ops, raw_ops)
     else:
         ours_write = timed(ours_ops)
     rows.append(("snapshot write", ours_write, raw_write))
 
-    ours_read = timed([partial(store.read_session, sid) for sid in ids * 3])
-    raw_read = timed([partial(raw.read, sid) for sid in ids * 3]) if raw else None
+    ours_reads: list[Callable[[], Any]] = [partial(store.read_session, sid) for sid in ids * 3]
+    if raw is not None:
+        raw_reads: list[Callable[[], Any]] = [partial(raw.read, sid) for sid in ids * 3]
+        ours_read, raw_read = timed_pair(ours_reads, raw_reads)
+    else:
+        ours_read, raw_read = timed(ours_reads), None
     rows.append(("snapshot read", ours_read, raw_read))
 
     # A session's mailbox in steady state: a few events appended, applied and trimmed.

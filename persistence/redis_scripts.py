@@ -12,9 +12,8 @@ from __future__ import annotations
 # <outbox JSON>\n<snapshot>" (one key, no per-field overhead; the snapshot is last so that
 # it never needs escaping).
 
-# KEYS: record, lease. ARGV: version, fence ('' for none), header (the two first lines),
-# snapshot. Returns {'OK'}, {'N'} (identical rewrite), {'L', current fence} or
-# {'V', stored version}.
+# KEYS: record, lease. ARGV: version, fence ('' for none), the packed record.
+# Returns {'OK'}, {'N'} (identical rewrite), {'L', current fence} or {'V', stored version}.
 WRITE_SESSION = """
 if ARGV[2] ~= '' then
   local lease = redis.call('HMGET', KEYS[2], 'w', 'f')
@@ -23,22 +22,21 @@ if ARGV[2] ~= '' then
   end
 end
 local version = tonumber(ARGV[1])
-local current = redis.call('GET', KEYS[1])
-local stored = 0
-if current then
-  stored = tonumber(string.match(current, '^(%d+) '))
-end
+-- Only the version (the first field) is needed on the common path: no copy of the record.
+local stored = tonumber(string.match(redis.call('GETRANGE', KEYS[1], 0, 24), '^(%d+) ') or '0')
 if stored ~= version - 1 then
   if stored == version then
-    local header_end = string.find(current, '\\n', 1, true)
-    local outbox_end = string.find(current, '\\n', header_end + 1, true)
-    if string.sub(current, outbox_end + 1) == ARGV[4] then
+    local function snapshot_of(record)
+      local header_end = string.find(record, '\\n', 1, true)
+      return string.sub(record, string.find(record, '\\n', header_end + 1, true) + 1)
+    end
+    if snapshot_of(redis.call('GET', KEYS[1])) == snapshot_of(ARGV[3]) then
       return {'N'}
     end
   end
   return {'V', tostring(stored)}
 end
-redis.call('SET', KEYS[1], ARGV[3] .. ARGV[4])
+redis.call('SET', KEYS[1], ARGV[3])
 return {'OK'}
 """
 

@@ -221,7 +221,7 @@ class RedisStore(Store):
         result = self._run(
             WRITE_SESSION,
             [self._session_key("s", sid), self._session_key("l", sid)],
-            [record.version, "" if fence is None else fence, pack_header(record), record.snapshot],
+            [record.version, "" if fence is None else fence, pack_header(record) + record.snapshot],
         )
         if result[0] == "L":
             raise LeaseLost(
