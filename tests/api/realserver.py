@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,8 +15,21 @@ from pathlib import Path
 import httpx
 
 TOKEN = "real-server-token"
+PORTS = range(18510, 18600)  # this part's share of the project's test ports
 START_TIMEOUT_S = 60.0
 SERVE = "import sys; from orchestrion.cli import main; sys.argv[0] = 'orchestrion'; main()"
+
+
+def free_port() -> int:
+    """A port of ``PORTS`` nothing listens on now (another test run may hold the others)."""
+    for port in PORTS:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 def write_config(folder: Path, port: int, allowed: list[Path], tokens: str) -> Path:
@@ -60,13 +74,12 @@ def wait_healthy(process: subprocess.Popen[bytes], base: str, log: Path) -> None
 
 
 @contextmanager
-def serving(
-    folder: Path, port: int, allowed: list[Path], *, auth: bool = True
-) -> Iterator[httpx.Client]:
+def serving(folder: Path, allowed: list[Path], *, auth: bool = True) -> Iterator[httpx.Client]:
     """``orchestrion serve`` until the block ends; yields a client with the bearer token.
 
     With ``auth`` false no tokens are configured (authentication off).
     """
+    port = free_port()
     config = write_config(folder, port, allowed, TOKEN if auth else "")
     base = f"http://127.0.0.1:{port}"
     log = folder / "serve.log"

@@ -12,8 +12,6 @@ import pytest
 from apistack import MACHINE
 from realserver import serving
 
-PORT = 18511
-
 pytestmark = pytest.mark.slow
 
 
@@ -23,12 +21,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Cli
     docs = folder / "docs"
     docs.mkdir()
     (docs / "machine.scxml").write_text(MACHINE, encoding="utf-8")
-    with serving(folder, PORT, [docs]) as client:
+    with serving(folder, [docs]) as client:
         yield client, docs
 
 
 def wait_for(
-    client: httpx.Client, sessionid: str, check: Any, timeout_s: float = 20
+    client: httpx.Client, sessionid: str, check: Any, timeout_s: float = 60
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     state: dict[str, Any] = {}
@@ -72,7 +70,7 @@ def test_basichttp_posts_reach_the_session(server: tuple[httpx.Client, Path]) ->
 
 
 def test_auth_health_and_metrics_as_deployed(server: tuple[httpx.Client, Path]) -> None:
-    base = f"http://127.0.0.1:{PORT}"  # plain requests, without the server's token
+    base = str(server[0].base_url).rstrip("/")  # plain requests, without the server's token
     anonymous = httpx.get(f"{base}/v1/schedules")
     assert anonymous.status_code == 401
     assert httpx.get(f"{base}/health").json()["status"] == "ok"
