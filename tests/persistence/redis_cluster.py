@@ -52,6 +52,10 @@ def running_cluster(base_dir: Path, masters: int = 3) -> Iterator[RedisCluster]:
             processes.append(
                 subprocess.Popen(
                     [
+                        # The servers die with the test process, even when it is SIGKILLed.
+                        "setpriv",
+                        "--pdeathsig",
+                        "TERM",
                         "redis-server",
                         "--port",
                         str(port),
