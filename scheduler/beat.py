@@ -126,9 +126,17 @@ class Beat:
 
     # -- steps ----------------------------------------------------------------------------
     def housekeeping(self, now: float) -> None:
-        """Heartbeat, and make sure the periodic system items exist."""
+        """Heartbeat, learn the live beats, make sure the periodic system items exist."""
         info = {"role": BEAT_ROLE, "pid": os.getpid(), **self.sweeper.counts()}
         self.store.heartbeat(self.claimant, now, info)
+        alive_s = 3 * self.config.worker.heartbeat_interval + self.config.scheduler.max_clock_skew
+        self.sweeper.set_peers(
+            [
+                node.node
+                for node in self.store.nodes()
+                if node.info.get("role") == BEAT_ROLE and now - node.heartbeat_at <= alive_s
+            ]
+        )
         for item_id in (items.REAP_SCAN_ID, items.TAKEOVER_SCAN_ID):
             if self.store.get_schedule(item_id) is None:
                 self.store.put_schedule(ScheduleItem(item_id, now, items.SYSTEM, {}))
@@ -158,6 +166,10 @@ class Beat:
         self._claimers.shutdown(wait=True, cancel_futures=False)
         self._firers.shutdown(wait=True, cancel_futures=False)
         released = self.sweeper.release_unfired()
+        try:
+            self.store.remove_node(self.claimant)  # the other beats take its share at once
+        except StoreError as exc:
+            log.warning("could not remove this beat from the node list: %s", exc)
         log.info("beat %s stopped (released %d claimed items)", self.claimant, released)
 
 

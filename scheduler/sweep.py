@@ -19,6 +19,7 @@ import heapq
 import itertools
 import logging
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
@@ -73,6 +74,8 @@ class Sweeper:
         self._order = itertools.count()
         self._inflight: set[str] = set()
         self._claim_chunks_pending = 0
+        self._peers: tuple[str, ...] = ()
+        self._handoff_s = max(2 * config.sweep_interval, 0.1)
         self.changed = threading.Condition()
         # claimed, lost_claims, fired, retried, skipped: for health and tests.
         self.stats: Counter[str] = Counter()
@@ -91,7 +94,11 @@ class Sweeper:
                 return 0
         due = self._store.due_schedules(now + self._config.lookahead, now, self._batch)
         with self.changed:
-            fresh = [item for item in due if item.item_id not in self._inflight]
+            fresh = [
+                item
+                for item in due
+                if item.item_id not in self._inflight and self._claims_now(item, now)
+            ]
             self._inflight.update(item.item_id for item in fresh)
             chunks = [fresh[i : i + CLAIM_CHUNK] for i in range(0, len(fresh), CLAIM_CHUNK)]
             self._claim_chunks_pending += len(chunks)
@@ -99,6 +106,25 @@ class Sweeper:
         for chunk in chunks:
             self._submit(self._claim_executor, self._claim, chunk)
         return len(fresh)
+
+    def set_peers(self, beats: list[str]) -> None:
+        """The live beats (this one included): each claims its share of early items first."""
+        with self.changed:
+            self._peers = tuple(sorted(beats))
+
+    def _claims_now(self, item: ScheduleItem, now: float) -> bool:
+        """Whether to claim ``item`` at this sweep.
+
+        Items due soon are claimed by every beat (the store picks one). Items further ahead
+        are claimed by one beat by hash of their id, so that two beats do not both spend a
+        round trip on each; an item its beat has not claimed when it is nearly due (that
+        beat is slow or dead) is claimed by any beat then.
+        """
+        peers = self._peers
+        if item.due_at <= now + self._handoff_s or self._claimant not in peers:
+            return True
+        share = zlib.crc32(item.item_id.encode()) % len(peers)
+        return peers[share] == self._claimant
 
     def fire_ready(self, now: float) -> int:
         """Hand every claimed item due by ``now`` to the executor; return how many."""

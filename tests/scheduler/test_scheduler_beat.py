@@ -71,10 +71,11 @@ def test_the_beat_fires_items_and_runs_its_system_scans() -> None:
     with running(beat):
         wait_for(lambda: len(control.ops("start")) == 50)
         wait_for(lambda: store.get_schedule(items.TAKEOVER_SCAN_ID) is not None)
+        assert [n.info["role"] for n in store.nodes()] == ["beat"]
+    assert store.nodes() == []  # a clean stop leaves the list of live beats
     starts = control.ops("start")
     assert all(call.at >= due for call in starts)  # never before its time
     assert {call.sessionid for call in starts} == {f"s{n}" for n in range(50)}
-    assert [n.info["role"] for n in store.nodes()] == ["beat"]
     assert store.list_schedules(items.START) == []
 
 

@@ -226,3 +226,31 @@ def test_a_terminate_scheduled_before_the_start_is_moot() -> None:
     schedule_terminate(store, "s1", clock.now)
     cycle(sweeper, now=clock.now)
     assert store.get_schedule("terminate:s1") is None
+
+
+def test_two_beats_split_early_claims_and_take_over_a_silent_beats_share() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    a = make_sweeper(store, control, clock, claimant="beat-a")
+    b = make_sweeper(store, control, clock, claimant="beat-b")
+    for sweeper in (a, b):
+        sweeper.set_peers(["beat-a", "beat-b"])
+    for n in range(100):
+        schedule_start(store, clock.now + 0.9, sessionid=f"s{n}", document_hash="h")
+    a.sweep(clock.now)
+    b.sweep(clock.now)
+    assert a.stats["claimed"] + b.stats["claimed"] == 100
+    assert a.stats["lost_claims"] == b.stats["lost_claims"] == 0  # no wasted round trips
+    assert 20 < a.stats["claimed"] < 80  # each took about half
+    a.fire_ready(clock.advance(0.9))
+    b.fire_ready(clock.now)
+    # beat-b goes silent: its share of later items is claimed by beat-a when nearly due.
+    for n in range(100, 200):
+        schedule_start(store, clock.now + 1.0, sessionid=f"s{n}", document_hash="h")
+    a.sweep(clock.now)
+    taken = a.stats["claimed"]
+    a.sweep(clock.advance(0.95))
+    assert a.stats["claimed"] > taken
+    for _ in range(3):
+        cycle(a, now=clock.advance(0.05))
+    assert sorted(c.sessionid for c in control.ops("start")) == sorted(f"s{n}" for n in range(200))
