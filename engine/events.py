@@ -14,6 +14,8 @@ class Event:
 
     ``data`` is JSON-compatible (dicts, lists, str, numbers, bool, None); XML content is
     carried as its serialised text in a dict ``{"$xml": "<...>"}`` so that it survives JSON.
+    ``raw`` is the message as an I/O processor received it (for the Basic HTTP Event I/O
+    Processor: request line, headers, blank line, body), or None when there was none.
     """
 
     name: str
@@ -23,10 +25,15 @@ class Event:
     origintype: str | None = None
     invokeid: str | None = None
     data: Any = None
+    raw: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        fields = asdict(self)
+        if self.raw is None:
+            # most events have no raw form: keep their JSON as it was before the field existed
+            del fields["raw"]
+        return fields
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> Event:
-        return cls(**raw)
+    def from_json(cls, fields: dict[str, Any]) -> Event:
+        return cls(**fields)
