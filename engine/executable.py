@@ -135,14 +135,16 @@ def send(ctx: ExecutionContext, action: m.Send) -> None:
             raise ActionError(f"bad delay {delay_text!r}")
         delay_s = parsed
     data = evaluate_data(dm, action.namelist, action.params, action.content)
-    if name is None and action.content is None:
-        raise ActionError("<send> has no event name")
     reported_id = sendid if action.id is not None or action.idlocation is not None else None
     try:
         route = ctx.resolve_send(send_type or SCXML_TYPE, target)
     except SendError as exc:
         exc.sendid = reported_id
         raise
+    # SCXML C.2: a basichttp message may carry its name in <param name="_scxmleventname">
+    # or have none at all (the receiver then names it HTTP.POST)
+    if name is None and action.content is None and route.kind != "url":
+        raise ActionError("<send> has no event name")
     if route.kind == "internal" and delay_s > 0:
         raise ActionError("a delayed send cannot target #_internal")
     event = Event(name or "", type="external", sendid=reported_id, data=data)
