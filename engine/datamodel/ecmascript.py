@@ -329,6 +329,7 @@ class EcmaScriptDataModel(DataModel):
             event.invokeid,
             kind,
             payload,
+            event.raw,
         )
 
     def snapshot(self) -> dict[str, Any]:

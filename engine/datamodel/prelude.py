@@ -133,11 +133,11 @@ global.__orchestrion_helpers__ = {
     for (let i = 0; i < keys.length; i++) inMap[keys[i]] = answers[i] === "1";
     try { return fn(a, b); } finally { inMap = Object.create(null); }
   },
-  setEvent(name, type, sendid, origin, origintype, invokeid, kind, payload) {
+  setEvent(name, type, sendid, origin, origintype, invokeid, kind, payload, raw) {
     const u = (v) => (v === null ? undefined : v);
     currentEvent = Object.freeze({
       name, type, sendid: u(sendid), origin: u(origin), origintype: u(origintype),
-      invokeid: u(invokeid), data: decode(kind, payload),
+      invokeid: u(invokeid), data: decode(kind, payload), raw: u(raw),
     });
   },
   isIdentifier,
