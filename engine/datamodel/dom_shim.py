@@ -119,5 +119,6 @@ function serializeXml(node) {
 internal.isXml = (value) => value instanceof XNode;
 internal.serializeXml = serializeXml;
 internal.buildDocument = buildDocument;
+return {};
 })
 """  # noqa: E501 - JavaScript, kept readable rather than wrapped

@@ -8,6 +8,9 @@ context stays usable afterwards.
 
 Hot path: each distinct expression, condition and assignment location is compiled once
 into a JavaScript function and cached, so an evaluation is one call into the engine.
+Creation: only the small prelude is compiled with the context; the other parts of the
+JavaScript side (snapshot, codec, DOM shim...) are compiled when one of their helpers is
+first called.
 """
 
 from __future__ import annotations
@@ -23,12 +26,16 @@ import quickjs
 from engine.datamodel.base import DataModel, ScriptError
 from engine.datamodel.content import XML_KEY, is_xml_value
 from engine.datamodel.dom_shim import DOM_SHIM_JS
-from engine.datamodel.prelude import HELPERS_GLOBAL, PRELUDE_JS
+from engine.datamodel.globals_snapshot import RESTORE_JS, SNAPSHOT_JS
+from engine.datamodel.prelude import EXPORT_JS, NEED_IN, PRELUDE_JS, SESSION_JS, prepare
 from engine.datamodel.snapshot_codec import SNAPSHOT_CODEC_JS
 from engine.datamodel.xmltree import parse_xml
 from engine.events import Event
 
-SNAPSHOT_FORMAT = "orchestrion.ecmascript/1"
+# 2: globals that are plain data or plain functions are saved as themselves ("j", "fn");
+# 1 (still restored) had only codec entries ("v"), which 2 keeps for everything else
+SNAPSHOT_FORMAT = "orchestrion.ecmascript/2"
+_READABLE_FORMATS = frozenset({"orchestrion.ecmascript/1", SNAPSHOT_FORMAT})
 DEFAULT_TIME_LIMIT_S = 1.0
 DEFAULT_MEMORY_LIMIT_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_STACK_BYTES = 512 * 1024
@@ -39,11 +46,43 @@ _MAX_SAFE_INTEGER = 2**53
 # the bindings refuse calls from JavaScript into Python while a time limit is set.
 _IN_LITERAL = re.compile(r"""\bIn\s*\(\s*(['"])([^'"\\]*)\1\s*\)""")
 _LEXICAL_DECLARATION = re.compile(r"\b(?:let|const|class)\s+([A-Za-z_$][\w$]*)")
-_HELPER_NAMES = (
-    "extend", "setSystem", "setIn", "clearIn", "callWithIn", "setEvent", "isIdentifier",
-    "declare", "assignDecoded", "assignFrom", "exportJSON", "foreachCopy", "length",
-    "foreachBind", "snapshot", "restore", "values", "NEED_IN",
-)  # fmt: skip
+_PRELUDE = prepare(PRELUDE_JS)
+# the parts compiled on first use, and the parts each of their helpers needs, in order
+_PARTS = {
+    "session": prepare(SESSION_JS),
+    "export": prepare(EXPORT_JS),
+    "snapshot": prepare(SNAPSHOT_JS),
+    "restore": prepare(RESTORE_JS),
+    "codec": prepare(SNAPSHOT_CODEC_JS),
+    "DOM": prepare(DOM_SHIM_JS),
+}
+_HELPER_PARTS = {
+    **dict.fromkeys(
+        (
+            "setIn",
+            "clearIn",
+            "callWithIn",
+            "setEvent",
+            "isIdentifier",
+            "declare",
+            "assignDecoded",
+            "assignFrom",
+        ),
+        ("session",),
+    ),
+    "exportJSON": ("export",),
+    "foreachCopy": ("export",),
+    "length": ("export",),
+    "foreachBind": ("export",),
+    "snapshot": ("snapshot",),
+    "restore": ("restore",),
+    "values": ("snapshot", "export"),
+}
+# entries of a snapshot's globals that restore() sets without the codec
+_SCALAR_TAGS = frozenset({"u", "n", "b"})
+# isIdentifier answers, shared by every context: they depend on the name only
+_IDENTIFIERS: dict[str, bool] = {}
+_IDENTIFIERS_MAX = 4096
 # what the bindings raise for a failed call (conversion failures are Python errors)
 _ENGINE_ERRORS = (quickjs.JSException, TypeError, ValueError, OverflowError)
 _XML_MARKER = json.dumps(XML_KEY)
@@ -97,13 +136,10 @@ class EcmaScriptDataModel(DataModel):
         context = quickjs.Context()
         context.set_memory_limit(self.memory_limit_bytes)
         context.set_max_stack_size(self.max_stack_bytes)
-        context.eval(PRELUDE_JS)
-        helpers = {name: context.eval(f"{HELPERS_GLOBAL}.{name}") for name in _HELPER_NAMES}
-        context.eval(f"delete globalThis.{HELPERS_GLOBAL}")
+        self._lookup: JsFunction = context.eval(_PRELUDE)
         context.set_time_limit(self.time_limit_s)
         self._context = context
-        self._helpers = helpers
-        self._need_in_marker = str(helpers["NEED_IN"])
+        self._helpers: dict[str, JsFunction] = {}
         self._expressions: dict[str, _Compiled] = {}
         self._conditions: dict[str, _Compiled] = {}
         self._setters: dict[str, _Compiled] = {}
@@ -113,11 +149,19 @@ class EcmaScriptDataModel(DataModel):
         if self._system is not None:
             self._apply_system()
 
-    def _install(self, part: str, source: str) -> None:
-        """Add a lazily loaded part of the prelude (DOM shim, snapshot codec) once."""
+    def _install(self, part: str) -> None:
+        """Compile a part of the JavaScript side (DOM shim, snapshot codec...) once."""
         if part not in self._installed:
-            self._call(f"installing the {part}", "extend", self._context.eval(source))
+            self._call(f"installing the {part}", "extend", self._context.eval(_PARTS[part]))
             self._installed.add(part)
+
+    def _helper(self, name: str) -> JsFunction:
+        helper = self._helpers.get(name)
+        if helper is None:
+            for part in _HELPER_PARTS.get(name, ()):
+                self._install(part)
+            helper = self._helpers[name] = self._lookup(name)
+        return helper
 
     def close(self) -> None:
         for cache in (self._expressions, self._conditions, self._setters):
@@ -136,7 +180,7 @@ class EcmaScriptDataModel(DataModel):
 
     def _call(self, what: str, helper: str, *args: Any) -> Any:
         try:
-            return self._helpers[helper](*args)
+            return self._helper(helper)(*args)
         except _ENGINE_ERRORS as exc:
             raise self._error(what, exc) from None
 
@@ -191,7 +235,7 @@ class EcmaScriptDataModel(DataModel):
                     raise self._error(f"{kind} {subject!r}", exc) from None
                 in_ids = (state,)
         answers = {state: self._ask_in(state) for state in in_ids}
-        call_with_in = self._helpers["callWithIn"]
+        call_with_in = self._helper("callWithIn")
         while True:
             ids = "\n".join(answers)
             flags = "".join("1" if answer else "0" for answer in answers.values())
@@ -210,8 +254,8 @@ class EcmaScriptDataModel(DataModel):
 
     def _missing_in_state(self, exc: BaseException) -> str | None:
         message = str(exc).split("\n", 1)[0]
-        at = message.find(self._need_in_marker)
-        return None if at < 0 else message[at + len(self._need_in_marker) :]
+        at = message.find(NEED_IN)
+        return None if at < 0 else message[at + len(NEED_IN) :]
 
     # ---- the DataModel contract ---------------------------------------------------
 
@@ -245,7 +289,7 @@ class EcmaScriptDataModel(DataModel):
     def assign(self, location: str, expr: str) -> None:
         setter = self._setter(location).function
         getter = self._expression(expr)
-        assign_from = self._helpers["assignFrom"]
+        assign_from = self._helper("assignFrom")
         self._invoke("<assign> to", location, getter.in_ids, assign_from, setter, getter.function)
 
     def assign_value(self, location: str, value: Any) -> None:
@@ -301,7 +345,7 @@ class EcmaScriptDataModel(DataModel):
                 raise ScriptError(f"<foreach> {name!r} is not a legal ECMAScript variable name")
         getter = self._expression(array)
         what = f"<foreach> array {array!r}"
-        copy_of = self._helpers["foreachCopy"]
+        copy_of = self._helper("foreachCopy")
         copy = self._invoke("<foreach> array", array, getter.in_ids, copy_of, getter.function)
         for at in range(int(self._call(what, "length", copy))):
             self._call(what, "foreachBind", copy, at, item, index)
@@ -333,9 +377,12 @@ class EcmaScriptDataModel(DataModel):
         )
 
     def snapshot(self) -> dict[str, Any]:
-        self._install("snapshot codec", SNAPSHOT_CODEC_JS)
         lexical = json.dumps(sorted(self._lexical_names))
-        encoded: dict[str, Any] = json.loads(self._call("snapshot", "snapshot", lexical))
+        text = self._call("snapshot", "snapshot", lexical)
+        if text is None:  # some global needs the full codec
+            self._install("codec")
+            text = self._call("snapshot", "snapshot", lexical)
+        encoded: dict[str, Any] = json.loads(text)
         snap = {"format": SNAPSHOT_FORMAT, "globals": encoded["globals"]}
         snap["objects"] = encoded["objects"]
         if encoded["lost"]:
@@ -344,7 +391,7 @@ class EcmaScriptDataModel(DataModel):
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Rebuild the globals in a fresh context; problems go to ``restore_problems``."""
-        if snapshot.get("format") != SNAPSHOT_FORMAT:
+        if snapshot.get("format") not in _READABLE_FORMATS:
             raise ScriptError(f"not an ECMAScript data model snapshot: {snapshot.get('format')!r}")
         objects, globals_ = snapshot.get("objects"), snapshot.get("globals")
         if not isinstance(objects, list) or not isinstance(globals_, list):
@@ -353,13 +400,16 @@ class EcmaScriptDataModel(DataModel):
             self._new_context()
         self._fresh = False
         self._lexical_names = set()
-        self._install("snapshot codec", SNAPSHOT_CODEC_JS)
         problems: list[str] = []
+        if objects or not all(map(_is_fast_entry, globals_)):
+            self._install("codec")
         if any(entry.get("k") == "xml" for entry in objects):
-            self._install("DOM shim", DOM_SHIM_JS)
+            self._install("DOM")
             objects = [_with_xml_tree(entry, problems) for entry in objects]
         payload = json.dumps({"globals": globals_, "objects": objects})
-        problems += json.loads(self._call("restore", "restore", payload))
+        failures = self._call("restore", "restore", payload)
+        if failures:
+            problems += json.loads(failures)
         self.restore_problems = problems
 
     def values(self) -> dict[str, Any]:
@@ -370,7 +420,12 @@ class EcmaScriptDataModel(DataModel):
     # ---- conversions ----------------------------------------------------------------
 
     def _is_identifier(self, name: str) -> bool:
-        return bool(self._call("identifier check", "isIdentifier", name))
+        known = _IDENTIFIERS.get(name)
+        if known is None:
+            if len(_IDENTIFIERS) >= _IDENTIFIERS_MAX:
+                _IDENTIFIERS.clear()
+            known = _IDENTIFIERS[name] = bool(self._call("identifier check", "isIdentifier", name))
+        return known
 
     def _to_js(self, value: Any) -> tuple[int, Any]:
         """(kind, payload) for the prelude's ``decode``: 0 undefined, 1 primitive, 2 JSON."""
@@ -385,7 +440,7 @@ class EcmaScriptDataModel(DataModel):
         except (TypeError, ValueError) as exc:
             raise ScriptError(f"value is not JSON-compatible: {exc}") from None
         if _XML_MARKER in text:
-            self._install("DOM shim", DOM_SHIM_JS)
+            self._install("DOM")
             text = json.dumps(_with_xml_trees(value))
         return 2, text
 
@@ -396,6 +451,14 @@ def _expression_text(expr: str) -> str:
     while text.endswith(";"):
         text = text[:-1].rstrip()
     return text
+
+
+def _is_fast_entry(entry: Any) -> bool:
+    """True for a snapshot global that restore() sets without the codec."""
+    if not isinstance(entry, dict):
+        return True  # malformed: the restore helper reports it
+    value = entry.get("v")
+    return not isinstance(value, dict) or value.get("$") in _SCALAR_TAGS
 
 
 def _literal_in_ids(source: str) -> tuple[str, ...]:

@@ -1,79 +1,73 @@
 """The JavaScript run once in every session context, before any document script.
 
 It defines the SCXML system variables (read-only accessors whose setters throw, so that
-even a sloppy-mode ``<script>`` cannot overwrite them), ``In()`` and the helpers the
-Python side calls. The helpers are published on a temporary global that Python reads once
-and deletes, so document scripts cannot reach them by name.
+even a sloppy-mode ``<script>`` cannot overwrite them), ``In()`` and ``setSystem``. The
+prelude evaluates to a lookup function (``helper(name)``), so the helpers never sit on a
+global that document scripts could reach by name.
 
-The XML DOM shim (:mod:`engine.datamodel.dom_shim`) and the snapshot codec
-(:mod:`engine.datamodel.snapshot_codec`) are installed on first use through the
-``extend`` helper: compiling JavaScript is most of the cost of a new context, and most
-sessions never hold XML and only some contexts take snapshots.
+Compiling JavaScript is most of the cost of a new context (QuickJS compiles a whole script
+up front, about 0.15 ms per kB on the development machine), so this part is kept to what
+every context needs. The other parts are compiled on first use and added through
+``extend``: the per-session helpers (events, ``<data>``, ``<assign>``, ``In()`` answers:
+:data:`SESSION_JS`), the plain JSON view of values (:data:`EXPORT_JS`), the snapshot and
+restore of globals
+(:mod:`engine.datamodel.globals_snapshot`), the full snapshot codec
+(:mod:`engine.datamodel.snapshot_codec`) and the XML DOM shim
+(:mod:`engine.datamodel.dom_shim`). :func:`compact` drops the comments and the
+indentation of each part before it is compiled.
 """
 
 from __future__ import annotations
 
-HELPERS_GLOBAL = "__orchestrion_helpers__"
+import json
+import re
+
+# The read-only system variables, and In() (which the interpreter answers; see ecmascript.py)
+SYSTEM_NAMES = ("_sessionid", "_name", "_ioprocessors", "_event", "_x", "In")
+# In(id) for an id it was not told about throws this, followed by the id
+NEED_IN = "__NEED_IN__"
 
 PRELUDE_JS = r"""
 (function (global) {
 "use strict";
-const BUILTIN_NAMES = new Set(Object.getOwnPropertyNames(global));
-const BUILTIN_VALUES = new Map(Array.from(BUILTIN_NAMES, (n) => [n, Object.getOwnPropertyDescriptor(global, n).value]));
-const SYSTEM_NAMES = new Set(["_sessionid", "_name", "_ioprocessors", "_event", "_x", "In"]);
-const NEED_IN = "__NEED_IN__";
-let currentEvent = undefined;
+// a builtin replaced by a document counts as a user global; map() with a native callback is
+// the cheapest way to read the values (they are compared the same way in the snapshot part)
+const BUILTIN_NAMES = Object.getOwnPropertyNames(global);
+const readGlobal = Reflect.get.bind(null, global);
+const BUILTIN_VALUES = BUILTIN_NAMES.map(readGlobal);
+const { assign, freeze } = Object;
+const system = { _x: freeze({}) };
 let inMap = Object.create(null);
-let system = { sessionid: undefined, name: undefined, ioprocessors: undefined };
-
-function readOnly(name, get) {
-  Object.defineProperty(global, name, {
-    get,
-    set() { throw new TypeError(name + " is a read-only system variable"); },
-    enumerable: false,
-    configurable: false,
-  });
+for (const id of %SYSTEM_VARIABLES%) {
+  Object.defineProperty(global, id, { get: () => system[id], set() { throw new TypeError(id + " is a read-only system variable"); } });
 }
-readOnly("_sessionid", () => system.sessionid);
-readOnly("_name", () => system.name);
-readOnly("_ioprocessors", () => system.ioprocessors);
-readOnly("_event", () => currentEvent);
-const platform = Object.freeze({});
-readOnly("_x", () => platform);
-Object.defineProperty(global, "In", {
-  value: function In(id) {
-    const key = String(id);
-    if (key in inMap) return inMap[key];
-    throw new Error(NEED_IN + key);
+Object.defineProperty(global, "In", { value: function In(id) {
+  const key = String(id);
+  if (key in inMap) return inMap[key];
+  throw new Error("%NEED_IN%" + key);
+} });
+// What the parts added later share with this one; never reachable from documents.
+const internal = { global, BUILTIN_NAMES, BUILTIN_VALUES, readGlobal, system,
+  pristine: (names) => names.map((n) => BUILTIN_VALUES[BUILTIN_NAMES.indexOf(n)]), parse: JSON.parse, stringify: JSON.stringify,
+  setIn(answers) { inMap = answers; }, isXml: () => false };
+// the helpers Python calls; the parts add theirs
+const helpers = {
+  extend(install) { assign(helpers, install(internal)); },
+  setSystem(id, name, ioprocessorsJson) {
+    system._sessionid = id; system._name = name === null ? undefined : name;
+    system._ioprocessors = internal.parse(ioprocessorsJson, (key, value) => freeze(value));
   },
-  writable: false, enumerable: false, configurable: false,
-});
-
-function deepFreeze(value) {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const key of Object.keys(value)) deepFreeze(value[key]);
-  }
-  return value;
-}
-function userGlobalNames() {
-  // a builtin name counts as a user global once a document has replaced its value
-  return Object.getOwnPropertyNames(global).filter((n) => !SYSTEM_NAMES.has(n)
-    && (!BUILTIN_NAMES.has(n) || !Object.is(Object.getOwnPropertyDescriptor(global, n).value, BUILTIN_VALUES.get(n))));
-}
-function isGlobalLexical(name) {
-  // a top-level let/const/class binding of a script is not a property of globalThis
-  if (Object.prototype.hasOwnProperty.call(global, name) || BUILTIN_NAMES.has(name)) return false;
-  try { (0, eval)(name); return true; } catch (e) { return false; }
-}
-// What the lazily installed parts share with this one; never reachable from documents.
-const internal = {
-  global, BUILTIN_NAMES, userGlobalNames, isGlobalLexical,
-  isXml: (value) => false, serializeXml: null, buildDocument: null,
-  encodeGlobals: null, decodeGlobals: null,
 };
+return (id) => helpers[id];
+})(globalThis)
+"""  # noqa: E501 - JavaScript, kept readable rather than wrapped
 
-// ---- values crossing from Python --------------------------------------------------
+SESSION_JS = r"""
+(function (internal) {
+"use strict";
+%PRISTINE%
+const { global, parse, setIn } = internal;
+const SYSTEM_NAMES = new Set(%SYSTEM_NAMES%);
 function reviver(key, value) {
   if (value !== null && typeof value === "object" && !Array.isArray(value)
       && typeof value.$xml === "string" && Array.isArray(value.$tree)) {
@@ -82,13 +76,40 @@ function reviver(key, value) {
   return value;
 }
 // kind 0: undefined, 1: a primitive passed as is, 2: JSON text (XML trees revived as DOM)
-function decode(kind, payload) {
-  if (kind === 0) return undefined;
-  if (kind === 1) return payload;
-  return JSON.parse(payload, reviver);
-}
+function decode(kind, payload) { return kind === 0 ? undefined : kind === 1 ? payload : parse(payload, reviver); }
+const u = (v) => (v === null ? undefined : v);
+return {
+  setIn(json) { setIn(Object.assign(Object.create(null), parse(json))); },
+  clearIn() { setIn(Object.create(null)); },
+  // ids and answers ("1"/"0") joined by "\n": one call, no JSON, for a condition with In()
+  callWithIn(ids, answers, fn, a, b) {
+    const keys = ids.split("\n");
+    const inMap = Object.create(null);
+    for (let i = 0; i < keys.length; i++) inMap[keys[i]] = answers[i] === "1";
+    setIn(inMap);
+    try { return fn(a, b); } finally { setIn(Object.create(null)); }
+  },
+  setEvent(name, type, sendid, origin, origintype, invokeid, kind, payload, raw) {
+    internal.system._event = (Object.freeze({ name, type, sendid: u(sendid), origin: u(origin), origintype: u(origintype),
+      invokeid: u(invokeid), data: decode(kind, payload), raw: u(raw) }));
+  },
+  isIdentifier(id) {
+    if (typeof id !== "string" || !/^[A-Za-z_$][\w$]*$/.test(id) || SYSTEM_NAMES.has(id)) return false;
+    try { Function(id, ""); return true; } catch (e) { return false; }
+  },
+  declare(id, kind, payload) { global[id] = decode(kind, payload); },
+  assignDecoded(setter, kind, payload) { setter(decode(kind, payload)); },
+  assignFrom(setter, getter) { setter(getter()); },
+};
+})
+"""  # noqa: E501 - JavaScript, kept readable rather than wrapped
 
-// ---- plain JSON view of a value (evaluate(), values()) -----------------------------
+EXPORT_JS = r"""
+(function (internal) {
+"use strict";
+%PRISTINE%
+const { global, stringify } = internal;
+// plain JSON view of a value (evaluate(), values())
 function plain(value, ancestors) {
   switch (typeof value) {
     case "undefined": case "function": case "symbol": return undefined;
@@ -112,41 +133,22 @@ function plain(value, ancestors) {
   ancestors.pop();
   return out;
 }
-
-// ---- helpers called from Python ---------------------------------------------------
-function isIdentifier(name) {
-  if (typeof name !== "string" || !/^[A-Za-z_$][\w$]*$/.test(name) || SYSTEM_NAMES.has(name)) return false;
-  try { Function(name, ""); return true; } catch (e) { return false; }
-}
-global.__orchestrion_helpers__ = {
-  extend(install) { install(internal); },
-  setSystem(sessionid, name, ioprocessorsJson) {
-    system = { sessionid, name: name === null ? undefined : name,
-               ioprocessors: deepFreeze(JSON.parse(ioprocessorsJson)) };
+internal.plain = plain;
+return {
+  values(lexicalJson) {
+    const out = {};
+    const names = internal.userGlobalNames().concat(internal.parse(lexicalJson).filter(internal.isGlobalLexical));
+    for (const n of names) {
+      const value = (0, eval)(n);
+      const v = plain(value, []);
+      if (v !== undefined) out[n] = v;
+      else if (value === undefined) out[n] = null;
+    }
+    return stringify(out);
   },
-  setIn(json) { inMap = JSON.parse(json); },
-  clearIn() { inMap = Object.create(null); },
-  // ids and answers ("1"/"0") joined by "\n": one call, no JSON, for a condition with In()
-  callWithIn(ids, answers, fn, a, b) {
-    const keys = ids.split("\n");
-    inMap = Object.create(null);
-    for (let i = 0; i < keys.length; i++) inMap[keys[i]] = answers[i] === "1";
-    try { return fn(a, b); } finally { inMap = Object.create(null); }
-  },
-  setEvent(name, type, sendid, origin, origintype, invokeid, kind, payload, raw) {
-    const u = (v) => (v === null ? undefined : v);
-    currentEvent = Object.freeze({
-      name, type, sendid: u(sendid), origin: u(origin), origintype: u(origintype),
-      invokeid: u(invokeid), data: decode(kind, payload), raw: u(raw),
-    });
-  },
-  isIdentifier,
-  declare(name, kind, payload) { global[name] = decode(kind, payload); },
-  assignDecoded(setter, kind, payload) { setter(decode(kind, payload)); },
-  assignFrom(setter, getter) { setter(getter()); },
   exportJSON(value) {
     const p = plain(value, []);
-    return p === undefined ? null : JSON.stringify(p);
+    return p === undefined ? null : stringify(p);
   },
   foreachCopy(getter) {
     const value = getter();
@@ -161,21 +163,34 @@ global.__orchestrion_helpers__ = {
     global[item] = array[at];
     if (index !== null) global[index] = at;
   },
-  snapshot(lexicalJson) { return JSON.stringify(internal.encodeGlobals(JSON.parse(lexicalJson))); },
-  restore(json) { return JSON.stringify(internal.decodeGlobals(JSON.parse(json))); },
-  values(lexicalJson) {
-    const out = {};
-    const names = userGlobalNames().concat(JSON.parse(lexicalJson).filter(isGlobalLexical));
-    for (const name of names) {
-      const value = (0, eval)(name);
-      const v = plain(value, []);
-      if (v !== undefined) out[name] = v;
-      else if (value === undefined) out[name] = null;
-    }
-    return JSON.stringify(out);
-  },
-  NEED_IN,
 };
-Object.defineProperty(global, "__orchestrion_helpers__", { enumerable: false });
-})(globalThis);
+})
 """  # noqa: E501 - JavaScript, kept readable rather than wrapped
+
+# The builtins the parts use, as they were before any document code ran: the parts are
+# compiled later, and a document may have replaced a global such as Object or Map by then.
+_PRISTINE = (
+    "Object", "Array", "Function", "Reflect", "Number", "String", "Symbol", "BigInt", "Map", "Set",
+    "TypeError", "Error", "Date", "RegExp", "WeakMap", "WeakSet", "Promise", "ArrayBuffer",
+    "DataView",
+)  # fmt: skip
+_CONSTANTS = {
+    "%PRISTINE%": f"const [{', '.join(_PRISTINE)}] = internal.pristine({json.dumps(_PRISTINE)});",
+    "%SYSTEM_NAMES%": json.dumps(SYSTEM_NAMES),
+    "%SYSTEM_VARIABLES%": json.dumps(SYSTEM_NAMES[:-1]),
+    "%NEED_IN%": NEED_IN,
+}
+_LINE_COMMENT = re.compile(r"^\s*//.*$", re.MULTILINE)
+_INDENT = re.compile(r"^\s+", re.MULTILINE)
+
+
+def prepare(source: str) -> str:
+    """A part's source as it is compiled: the shared constants (``%NEED_IN%``...) filled in,
+    whole-line comments and indentation, which cost compile time, left out.
+
+    Lines stay lines, so automatic semicolon insertion works as written; nothing else inside
+    a line is touched (strings and regular expressions stay intact).
+    """
+    for name, value in _CONSTANTS.items():
+        source = source.replace(name, value)
+    return _INDENT.sub("", _LINE_COMMENT.sub("", source))

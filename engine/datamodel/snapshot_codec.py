@@ -1,8 +1,9 @@
 """The snapshot codec of the ECMAScript data model, in JavaScript.
 
-``encodeGlobals`` turns the user globals into a flat table of objects that reference each
-other by index, so that shared references and cycles survive; each entry says what kind
-of object it was (plain object, array, function, Date, RegExp, Map, Set, typed array,
+``encodeGlobals`` turns the user globals it is given (the ones the fast path of
+:mod:`engine.datamodel.globals_snapshot` cannot carry) into a flat table of objects that
+reference each other by index, so that shared references and cycles survive; each entry
+says what kind of object it was (plain object, array, function, Date, RegExp, Map, Set, typed array,
 Error, boxed primitive, XML document) together with its own properties, their attribute
 flags, its prototype and whether it was frozen or sealed. Values that JSON cannot carry
 (``undefined``, ``NaN``, the infinities, ``-0``, BigInt) are tagged objects. Functions are
@@ -15,7 +16,8 @@ from __future__ import annotations
 SNAPSHOT_CODEC_JS = r"""
 (function (internal) {
 "use strict";
-const { global, BUILTIN_NAMES, userGlobalNames, isGlobalLexical } = internal;
+%PRISTINE%
+const { global, BUILTIN_NAMES } = internal;
 
 // Builtin objects no global name reaches, named as the ECMAScript specification does.
 const INTRINSICS = {
@@ -86,7 +88,8 @@ const FUNCTION_SKIP = new Set(["length", "prototype", "arguments", "caller"]);
 const HOLE = { $: "hole" };
 function isNativeSource(src) { return /\{\s*\[native code\]\s*\}\s*$/.test(src); }
 
-function encodeGlobals(lexicalNames) {
+// entries: [{n, value, lex}]; onRef(o) is called for each object the first time it is reached
+function encodeGlobals(entries, onRef) {
   const ids = new Map();
   const objects = [];
   const queue = [];
@@ -94,7 +97,7 @@ function encodeGlobals(lexicalNames) {
   const natives = nativePathTable();
   function ref(o) {
     let id = ids.get(o);
-    if (id === undefined) { id = objects.length; ids.set(o, id); objects.push(null); queue.push(o); }
+    if (id === undefined) { id = objects.length; ids.set(o, id); objects.push(null); queue.push(o); onRef(o); }
     return id;
   }
   function enc(v) {
@@ -185,27 +188,11 @@ function encodeGlobals(lexicalNames) {
     if (x) d.x = x;
     return d;
   }
-  const globals = [];
-  for (const name of userGlobalNames()) {
-    const desc = Object.getOwnPropertyDescriptor(global, name);
-    if (!("value" in desc)) { lost.push("global accessor " + name); continue; }
-    globals.push({ n: name, v: enc(desc.value) });
-  }
-  for (const name of lexicalNames) {
-    if (isGlobalLexical(name)) globals.push({ n: name, v: enc((0, eval)(name)), lex: true });
-  }
+  const globals = entries.map((e) => (e.lex ? { n: e.n, v: enc(e.value), lex: true } : { n: e.n, v: enc(e.value) }));
   for (let i = 0; i < queue.length; i++) objects[ids.get(queue[i])] = describe(queue[i]);
   return { globals, objects, lost };
 }
 
-function evalFunctionSource(src) {
-  const indirect = eval;
-  try { return indirect("(" + src + "\n)"); } catch (e) { if (!(e instanceof SyntaxError)) throw e; }
-  // method shorthand, getters, setters: "name() {...}" is only valid inside an object literal
-  const holder = indirect("({" + src + "\n})");
-  const d = Object.getOwnPropertyDescriptor(holder, Reflect.ownKeys(holder)[0]);
-  return d.value || d.get || d.set;
-}
 function decodeGlobals(snap) {
   const { objects, globals } = snap;
   const made = new Array(objects.length);
@@ -276,7 +263,7 @@ function decodeGlobals(snap) {
       for (let j = 0; j < pending.length; j++) {
         const i = pending[j];
         if (made[i] === undefined) {
-          try { made[i] = evalFunctionSource(objects[i].src); } catch (e) { lastError = e; continue; }
+          try { made[i] = internal.evalFunctionSource(objects[i].src); } catch (e) { lastError = e; continue; }
           const pid = objects[i].prototype;
           if (pid !== undefined) made[pid] = made[i].prototype !== undefined ? made[i].prototype : {};
           adopt(objects[i], made[i]);
@@ -325,5 +312,6 @@ function decodeGlobals(snap) {
 }
 internal.encodeGlobals = encodeGlobals;
 internal.decodeGlobals = decodeGlobals;
+return {};
 })
 """  # noqa: E501 - JavaScript, kept readable rather than wrapped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -426,3 +427,20 @@ def test_multiple_roots_are_not_a_dom(model: EcmaScriptDataModel) -> None:
     model.declare("frag", value={"$xml": "<a/><b/>"})
     assert model.evaluate("frag") == {"$xml": "<a/><b/>"}
     assert model.condition("typeof frag.getElementsByTagName === 'undefined'")
+
+
+def test_replacing_builtins_the_helpers_use_breaks_nothing(model: EcmaScriptDataModel) -> None:
+    """Helpers compiled after a document replaced builtins still use the original ones."""
+    model.execute(
+        "var Object = 1, Array = 2, Map = 3, Reflect = 4, Function = 5; var kept = {a: [1]}"
+    )
+    model.set_event(Event("e", data={"x": [1, 2]}))
+    assert model.evaluate("_event.data.x") == [1, 2]
+    model.declare("d", "kept.a.length")
+    snap = json.loads(json.dumps(model.snapshot()))
+    back = EcmaScriptDataModel()
+    back.restore(snap)
+    assert back.restore_problems == []
+    assert back.evaluate("[Object, Array, Map, Reflect, Function, kept, d]") == [
+        1, 2, 3, 4, 5, {"a": [1]}, 1,
+    ]  # fmt: skip

@@ -318,3 +318,46 @@ def test_a_format_1_snapshot_still_restores() -> None:
         9, "shape 3", True, 5,
     ]  # fmt: skip
     assert back.evaluate("account.deposit(5).doubled") == 30
+
+
+def test_plain_data_and_functions_take_the_fast_path() -> None:
+    dm = _model()
+    dm.execute(
+        "var n = 1.5, s = 'x', u, order = {id: 'o-1', lines: [{sku: 'a', qty: 2}], paid: false};"
+        "function total(o) { return o.lines.length; } var twice = (x) => 2 * x; const LIMIT = 3;"
+    )
+    snap = dm.snapshot()
+    assert snap["format"] == "orchestrion.ecmascript/2"
+    assert snap["objects"] == []
+    kinds = {g["n"]: sorted(set(g) - {"n", "lex", "name"}) for g in snap["globals"]}
+    assert kinds == {
+        "n": ["v"], "s": ["v"], "u": ["v"], "order": ["j"], "total": ["fn"], "twice": ["fn"],
+        "LIMIT": ["v"],
+    }  # fmt: skip
+    back = round_trip(dm)
+    assert back.evaluate("[total(order), twice(LIMIT), twice.name, n, s, typeof u]") == [
+        1, 6, "twice", 1.5, "x", "undefined",
+    ]  # fmt: skip
+    assert back.values() == dm.values()
+
+
+def test_what_json_cannot_carry_goes_through_the_codec() -> None:
+    dm = _model()
+    dm.execute(
+        "var shared = {v: 1}; var dated = [shared, new Date(0)];"  # shared with a codec global
+        "function f() { return 1; } var holder = {f: f, re: /x/};"  # a function shared with one
+        "function P() { this.k = 1; } var p = new P();"  # its prototype is reached from p
+        "function tagged() {} tagged.extra = 1;"  # own property
+        "var ro = [1, 2]; Object.defineProperty(ro, 0, {writable: false});"
+        "var nested = {a: {b: -0}}; var getter = {get g() { return 2; }}; var sparse = [1, , 3];"
+        "var twin = {x: 1}; var pair = {a: twin, b: twin}; var self = {}; self.me = self;"
+    )
+    snap = dm.snapshot()
+    fast = {g["n"] for g in snap["globals"] if "j" in g or "fn" in g}
+    assert fast == set()
+    back = round_trip(dm)
+    assert back.condition("dated[0] === shared && dated[1] instanceof Date")
+    assert back.condition("holder.f === f && f() === 1 && p instanceof P && p.k === 1")
+    assert back.condition("tagged.extra === 1 && ro[0] === 1")
+    assert back.condition("Object.is(nested.a.b, -0) && getter.g === 2 && !(1 in sparse)")
+    assert back.condition("pair.a === pair.b && pair.a === twin && self.me === self")
