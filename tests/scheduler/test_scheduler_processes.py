@@ -98,21 +98,33 @@ def started(beats: RecordingBeats) -> Counter[str]:
     return Counter(sid for op, sid, _, _ in beats.records() if op == "start")
 
 
-def test_1000_starts_due_together_fire_exactly_once_with_two_beats(
-    beats: RecordingBeats, store: Store
-) -> None:
-    beats.start()
-    beats.start()
-    due = time.time() + 3
-    ids = [f"s{n:04d}" for n in range(1000)]
+def schedule_starts(
+    store: Store, prefix: str, count: int, first_in_s: float, over_s: float
+) -> list[str]:
+    """Store ``count`` starts due from ``first_in_s`` seconds from now, over ``over_s``."""
+    due = time.time() + first_in_s
+    ids = [f"{prefix}{n:04d}" for n in range(count)]
     for n, sid in enumerate(ids):
-        schedule_start(store, due + (n % 200) / 100, sessionid=sid, document_hash="h")
+        schedule_start(store, due + over_s * n / count, sessionid=sid, document_hash="h")
+    return ids
+
+
+def wait_until_drained(store: Store, beats: RecordingBeats) -> None:
     wait_for(
         "every start item fired and removed",
         lambda: not store.list_schedules(items.START, limit=10),
         beats,
         drained_within(beats),
     )
+
+
+def test_1000_starts_due_together_fire_exactly_once_with_two_beats(
+    beats: RecordingBeats, store: Store
+) -> None:
+    beats.start()
+    beats.start()
+    ids = schedule_starts(store, "s", 1000, first_in_s=3, over_s=2)
+    wait_until_drained(store, beats)
     beats.stop()
     fired = started(beats)
     assert sorted(fired) == ids
@@ -125,19 +137,11 @@ def test_1000_starts_due_together_fire_exactly_once_with_two_beats(
 def test_a_beat_killed_mid_sweep_loses_nothing(beats: RecordingBeats, store: Store) -> None:
     victim = beats.start()
     beats.start()
-    due = time.time() + 2
-    ids = [f"k{n:04d}" for n in range(1000)]
-    for n, sid in enumerate(ids):
-        schedule_start(store, due + (n % 300) / 100, sessionid=sid, document_hash="h")
+    ids = schedule_starts(store, "k", 1000, first_in_s=2, over_s=3)
     # Kill once the victim has fired some: it holds claims on items it has not fired yet.
     wait_for("the victim to fire", lambda: len(beats.records_by_beat()[victim]) > 50, beats, 60)
     beats.kill(victim)
-    wait_for(
-        "every start item fired and removed",
-        lambda: not store.list_schedules(items.START, limit=10),
-        beats,
-        drained_within(beats),
-    )
+    wait_until_drained(store, beats)
     beats.stop()
     fired = started(beats)
     assert sorted(fired) == ids  # nothing lost
@@ -203,10 +207,7 @@ def test_a_store_outage_raises_the_alarm_and_the_beats_catch_up(redis_private: A
         wait_for(
             "the beat", lambda: any(n.info.get("role") == "beat" for n in store.nodes()), procs, 60
         )
-        due = time.time() + 3
-        ids = [f"o{n:03d}" for n in range(100)]
-        for n, sid in enumerate(ids):
-            schedule_start(store, due + n / 100, sessionid=sid, document_hash="h")
+        ids = schedule_starts(store, "o", 100, first_in_s=3, over_s=1)
         redis_private.stop()
         time.sleep(6)  # everything falls due while the store is down
         assert all(p.poll() is None for p in procs.processes.values()), "the beat kept running"
