@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from orchestrion.config import Config
 
 
 @click.group()
@@ -22,7 +26,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = config_path
 
 
-def _load_config(ctx: click.Context) -> object:
+def _load_config(ctx: click.Context) -> Config:
     from orchestrion.config import load_config
 
     return load_config(ctx.obj)
