@@ -107,6 +107,11 @@ class Beat:
                     self._store_failed(exc, now)
                     backoff = min(backoff * 2, max_backoff)
                     next_sweep = now + backoff
+                except Exception:
+                    # A bug or an unexpected driver error: keep the beat alive and retry.
+                    log.exception("sweep failed; retrying")
+                    backoff = min(backoff * 2, max_backoff)
+                    next_sweep = now + backoff
             self.sweeper.fire_ready(self._clock())
             self._wait_until(next_sweep)
         self._shutdown()
