@@ -42,7 +42,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "workers")]
 
-from procs import Cluster, store_env_cassandra, store_env_redis  # noqa: E402
+from procs import (  # type: ignore[import-not-found]  # noqa: E402
+    Cluster,
+    store_env_cassandra,
+    store_env_redis,
+)
 
 REDIS_PORT = 18401
 API_PORT = 18402

@@ -25,7 +25,13 @@ from engine import Session
 from engine.effects import Effect
 from engine.ioprocessor import BASICHTTP_TYPE
 from orchestrion.config import Config
-from orchestrion.errors import LeaseLost, VersionConflict
+from orchestrion.errors import (
+    DocumentError,
+    LeaseLost,
+    MacrostepLimitError,
+    SnapshotError,
+    VersionConflict,
+)
 from persistence.contract import FinishedSession, Lease, MailboxEntry, SessionRecord, Store
 from workers.cache import LiveSession, SessionCache
 from workers.codec import (
@@ -146,6 +152,12 @@ class SessionHost:
         except SessionMovedOnError as exc:
             self._cache.drop(sessionid)
             return STALE if exc.stale else None
+        except (MacrostepLimitError, SnapshotError, DocumentError) as exc:
+            # Running it again cannot help (an endless loop, a corrupt snapshot, a lost
+            # document): end it, so that its mailbox stops being retried forever.
+            log.error("session %s cannot run and is ended: %s", sessionid, exc)
+            self._finish(sessionid, None, "failed")
+            return None
         finally:
             self._store.release_lease(lease)
 

@@ -18,6 +18,7 @@ from persistence.contract import Store
 from workers.cache import SessionCache
 from workers.celery_app import SHARED_QUEUE, node_queue
 from workers.host import SessionHost
+from workers.http_send import HttpSender
 from workers.orchestrator import Orchestrator
 from workers.outbox import Outbox
 from workers.tasks import register_tasks
@@ -44,7 +45,7 @@ class WorkerNode:
             node=self.node,
             documents=self.orchestrator.documents,
             cache=self.cache,
-            outbox=Outbox(self.orchestrator),
+            outbox=Outbox(self.orchestrator, HttpSender.from_config(config.api)),
             waker=self.orchestrator.waker,
             node_alive=self.orchestrator.node_alive,
             route_of=self.orchestrator.route_of,

@@ -18,7 +18,7 @@ from engine.effects import CancelChild, Log, SendToSession, SendToUrl, StartChil
 from engine.events import Event
 from orchestrion.errors import DocumentError, SessionNotFound
 from workers.codec import MailboxItem, TerminateRequest, decode_effect
-from workers.http_send import HttpSendError, post_event
+from workers.http_send import HttpSender, HttpSendError
 
 log = logging.getLogger("orchestrion.session")
 
@@ -50,8 +50,9 @@ def error_event(name: str, cause: Event | None, message: str) -> Event:
 class Outbox:
     """Dispatches stored effects through a :class:`Delivery`."""
 
-    def __init__(self, delivery: Delivery) -> None:
+    def __init__(self, delivery: Delivery, http: HttpSender | None = None) -> None:
         self._delivery = delivery
+        self._http = http or HttpSender()
 
     def dispatch(self, sessionid: str, version: int, effects: Sequence[str]) -> None:
         for index, text in enumerate(effects):
@@ -72,7 +73,7 @@ class Outbox:
                 )
         elif isinstance(effect, SendToUrl):
             try:
-                post_event(effect.url, effect.event)
+                self._http.post(effect.url, effect.event)
             except HttpSendError as exc:
                 self._report(sessionid, eid, "error.communication", effect.event, str(exc))
         elif isinstance(effect, StartChild):

@@ -208,3 +208,27 @@ def test_delayed_sends_put_a_wakeup_item_at_the_next_due_time(store: Store) -> N
     a.orchestrator.terminate(sid)
     a.host.drain(sid)
     assert store.get_schedule(f"wakeup:{sid}") is None
+
+
+def test_a_session_stuck_in_an_endless_macrostep_is_ended(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.interpreter import Interpreter
+
+    monkeypatch.setattr(Interpreter, "max_microsteps", 200)  # the default takes a while
+    doc = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="a"
+           _persist="true">
+      <state id="a">
+        <transition event="loop" target="b"/>
+      </state>
+      <state id="b"><transition target="a2"/></state>
+      <state id="a2"><transition target="b"/></state>
+    </scxml>"""
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=doc)
+    a.host.drain(sid)
+    a.orchestrator.send_event(sid, "loop")
+    a.host.drain(sid)
+    finished = store.read_finished(sid)
+    assert finished is not None and finished.reason == "failed"
+    assert store.read_session(sid) is None
