@@ -7,17 +7,18 @@ there becomes an external event of that session:
 - its name is the ``_scxmleventname`` parameter, or ``HTTP.<method>`` (``HTTP.POST``) when
   there is none, as the W3C tests 520 and 532 expect;
 - its data are the other parameters (form or query string), or the JSON body, or for any
-  other content type the body text;
-- its ``origintype`` is the Basic HTTP Event I/O Processor's URI.
-
-``_event.raw`` (the message as received) is not given yet: ``engine.events.Event`` has no
-field for it.
+  other content type the body text; a URL-encoded body that is no ``name=value`` list is
+  a ``<content>`` text (``workers/http_send.py`` sends it so, as the W3C test 520 expects);
+- its ``origintype`` is the Basic HTTP Event I/O Processor's URI;
+- its ``raw`` (``_event.raw``) is the message as received: request line, headers, a blank
+  line, the body (without the ``Authorization`` header: a session must not see the token).
 """
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -58,6 +59,8 @@ def parse_message(request: Request, body: bytes) -> Event:
         if isinstance(payload, dict):
             params.update(payload)
             payload = None
+    elif kind == FORM_TYPE and text.strip() and "=" not in text:
+        payload = unquote_plus(text)
     elif kind in (FORM_TYPE, "") and text.strip():
         params.update(form_params(text))
     elif text:
@@ -68,7 +71,18 @@ def parse_message(request: Request, body: bytes) -> Event:
     data = params if payload is None else payload
     if payload is not None and params:
         data = {"content": payload, **params}
-    return Event(name, data=data or None, origintype=BASICHTTP_TYPE)
+    return Event(name, data=data or None, origintype=BASICHTTP_TYPE, raw=raw_message(request, text))
+
+
+def raw_message(request: Request, body: str) -> str:
+    """The message as received, for ``_event.raw``: request line, headers, blank line, body."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    version = request.scope.get("http_version", "1.1")
+    lines = [f"{request.method} {target} HTTP/{version}"]
+    for name, value in request.headers.items():
+        if name != "authorization":  # the bearer token stays out of the session's data
+            lines.append(f"{name}: {value}")
+    return "\r\n".join(lines) + "\r\n\r\n" + body
 
 
 async def receive(request: Request) -> Response:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from apistack import Stack
+from apistack import TOKEN, Stack
 
 LISTENER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
        datamodel="ecmascript" initial="wait">
   <datamodel><data id="got" expr="null"/><data id="name" expr="null"/>
-    <data id="origintype" expr="null"/></datamodel>
+    <data id="origintype" expr="null"/><data id="raw" expr="null"/></datamodel>
   <state id="wait">
     <transition event="*" target="heard">
       <assign location="got" expr="_event.data"/>
       <assign location="name" expr="_event.name"/>
       <assign location="origintype" expr="_event.origintype"/>
+      <assign location="raw" expr="_event.raw"/>
     </transition>
   </state>
   <state id="heard"/>
@@ -82,6 +83,34 @@ def test_a_text_body_is_the_data(stack: Stack) -> None:
     datamodel = heard(stack, sessionid)
     assert datamodel["name"] == "HTTP.POST"
     assert datamodel["got"] == "some content"
+
+
+def test_a_url_encoded_body_without_fields_is_content_text(stack: Stack) -> None:
+    sessionid = listen(stack)  # how workers/http_send.py sends <content> (W3C test 520)
+    answer = stack.client.post(
+        f"/scxml/session/{sessionid}/basichttp",
+        content=b"this%20is%20some%20content",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 200
+    assert heard(stack, sessionid)["got"] == "this is some content"
+
+
+def test_raw_is_the_message_as_received_without_the_token(stack: Stack) -> None:
+    sessionid = listen(stack)
+    answer = stack.client.post(
+        f"/scxml/session/{sessionid}/basichttp?_scxmleventname=ping",
+        data={"a": "1 2"},
+        headers={"X-Trace": "t1"},  # the client sends the bearer token too
+    )
+    assert answer.status_code == 200
+    raw = str(heard(stack, sessionid)["raw"])
+    head, body = raw.split("\r\n\r\n", 1)
+    lines = head.split("\r\n")
+    assert lines[0] == f"POST /scxml/session/{sessionid}/basichttp?_scxmleventname=ping HTTP/1.1"
+    assert "x-trace: t1" in lines[1:]
+    assert TOKEN not in raw
+    assert body == "a=1+2"
 
 
 @pytest.mark.parametrize("name", ["bad name", "a..b", "*"])

@@ -23,17 +23,10 @@ from realserver import serving
 SUITE = Path(os.environ.get("ORCHESTRION_W3C_DIR", "/work/shared/w3c-scxml"))
 GRACE_S = 60.0  # on top of a test's own longest delay: a loaded machine starts slowly
 
-NO_RAW = "the engine's Event has no raw field, so _event.raw is undefined"
 KNOWN_FAILURES: dict[str, str] = {
     "201": "the self-sent 'timeout' is queued inside the session before event1 comes back "
     "by HTTP, so '*' -> fail is taken first",
-    "509": NO_RAW,
-    "518": NO_RAW,
-    "519": NO_RAW,
-    "520": f"{NO_RAW}; and <content> is sent as text/plain, not URL-encoded",
-    "531": "the engine refuses a basichttp <send> with no event attribute (the name is in "
-    "<param name='_scxmleventname'>)",
-    "534": NO_RAW,
+    "520": "<content> is sent as text/plain, not URL-encoded",
 }
 
 pytestmark = [pytest.mark.w3c, pytest.mark.slow]
