@@ -26,7 +26,6 @@ GRACE_S = 60.0  # on top of a test's own longest delay: a loaded machine starts 
 KNOWN_FAILURES: dict[str, str] = {
     "201": "the self-sent 'timeout' is queued inside the session before event1 comes back "
     "by HTTP, so '*' -> fail is taken first",
-    "520": "<content> is sent as text/plain, not URL-encoded",
 }
 
 pytestmark = [pytest.mark.w3c, pytest.mark.slow]

@@ -14,7 +14,7 @@ from rig import make_node
 from engine.events import Event
 from orchestrion.config import ApiConfig, Config, ScxmlConfig
 from persistence.memory import MemoryStore
-from workers.http_send import HttpSendError, post_event
+from workers.http_send import HttpSender, HttpSendError, post_event
 
 SENDER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
        datamodel="ecmascript" initial="idle">
@@ -33,10 +33,14 @@ SENDER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
 
 class Recorder(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
+    bodies: list[str] = []
+    authorization: list[str | None] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
         Recorder.received.append({"path": self.path, "form": parse_qs(body)})
+        Recorder.bodies.append(body)
+        Recorder.authorization.append(self.headers.get("authorization"))
         self.send_response(404 if self.path.startswith("/missing") else 200)
         self.end_headers()
 
@@ -46,7 +50,7 @@ class Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    Recorder.received = []
+    Recorder.received, Recorder.bodies, Recorder.authorization = [], [], []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -103,3 +107,18 @@ def test_sessions_know_their_basichttp_access_uri() -> None:
     node.host.drain(sid)
     location = node.orchestrator.query(sid)["datamodel"]["loc"]
     assert location == f"http://orchestrion.example:8080/scxml/session/{sid}/basichttp"
+
+
+def test_content_is_the_url_encoded_body_and_a_nameless_send_has_no_name(server: str) -> None:
+    post_event(f"{server}/in", Event("", data="this is some content"))
+    assert [r["path"] for r in Recorder.received] == ["/in"]  # no _scxmleventname query
+    assert Recorder.bodies == ["this%20is%20some%20content"]
+
+
+def test_the_token_goes_only_to_this_servers_own_api(server: str) -> None:
+    sender = HttpSender(f"{server}/api/", token="secret")
+    sender.post(f"{server}/api/scxml/session/s1/basichttp", Event("own"))
+    sender.post(f"{server}/elsewhere", Event("other"))
+    sender.post(f"{server}/apiary", Event("prefix-only"))
+    assert Recorder.authorization == ["Bearer secret", None, None]
+    assert HttpSender(f"{server}/api").headers_for("http://other.example/api/x") == {}
