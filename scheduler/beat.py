@@ -81,6 +81,15 @@ class Beat:
         )
         self._stopping = threading.Event()
         self._last_alarm_log = 0.0
+        scheduler = config.scheduler
+        if scheduler.claim_ttl < 2 * (scheduler.lookahead + 2 * scheduler.max_clock_skew):
+            log.warning(
+                "[scheduler] claim-ttl %.1f s is short for lookahead %.1f s and max-clock-skew"
+                " %.1f s: firings delayed by a slow store are abandoned and retried",
+                scheduler.claim_ttl,
+                scheduler.lookahead,
+                scheduler.max_clock_skew,
+            )
 
     # -- lifecycle ------------------------------------------------------------------------
     def run(self) -> None:
