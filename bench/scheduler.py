@@ -106,7 +106,7 @@ def lateness_benchmarks(env: dict[str, str], burst: int, spread: int, spread_s: 
     try:
         beats.start()
         beats.start()
-        time.sleep(2.0)  # both beats up and sweeping
+        wait_until("both beats to sweep", lambda: _beats_up(store) >= 2, 60)
         print(
             f"{'scenario':<28} {'items':>6} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}"
             f" {'p99/5s':>10} {'p99/100ms':>10} {'p99/base':>9}"
@@ -195,6 +195,10 @@ def takeover_benchmark(env: dict[str, str], sessions: int) -> None:
         client.store.close()
         cluster.stop()
         shutil.rmtree(cluster.run_dir, ignore_errors=True)
+
+
+def _beats_up(store: Store) -> int:
+    return sum(1 for node in store.nodes() if node.info.get("role") == "beat")
 
 
 def _seen(client: Any, sessionid: str) -> list[int] | None:
