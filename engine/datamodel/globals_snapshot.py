@@ -97,7 +97,8 @@ function classify(entries) {
       return true;
     }
     if (proto !== OBJECT_PROTOTYPE || Array.isArray(o)) return false;
-    return names.every((k) => { const d = getOwnPropertyDescriptor(o, k); return isDefault(d) && plainValue(d.value); });
+    for (let k = 0; k < names.length; k++) { const d = getOwnPropertyDescriptor(o, names[k]); if (!isDefault(d) || !plainValue(d.value)) return false; }
+    return true;
   }
   // a function that its source and name give back: no own properties but length, name and
   // an untouched prototype
