@@ -180,9 +180,11 @@ class Sweeper:
                 won = self._store.claim_schedule(
                     item.item_id, self._claimant, self._config.claim_ttl, now
                 )
-            except StoreError as exc:
+            except Exception as exc:
+                # Whatever failed (an unexpected driver error included), the items must
+                # leave the in-flight set, or this beat would never claim them again.
                 STORE_ERRORS.labels(type(exc).__name__).inc()
-                log.warning("claiming schedule items failed: %s", exc)
+                log.warning("claiming schedule items failed: %r", exc)
                 self._release(item.item_id for item in batch[index:])
                 return
             if not won:

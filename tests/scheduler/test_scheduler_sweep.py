@@ -254,3 +254,21 @@ def test_two_beats_split_early_claims_and_take_over_a_silent_beats_share() -> No
     for _ in range(3):
         cycle(a, now=clock.advance(0.05))
     assert sorted(c.sessionid for c in control.ops("start")) == sorted(f"s{n}" for n in range(200))
+
+
+def test_an_unexpected_claim_error_does_not_strand_the_items() -> None:
+    store, clock = MemoryStore(), ManualClock()
+    control = RecordingControl()
+    sweeper = make_sweeper(store, control, clock)
+    schedule_start(store, clock.now, sessionid="s1", document_hash="h")
+    real_claim = store.claim_schedule
+
+    def driver_bug(*args: object, **kwargs: object) -> bool:
+        raise TimeoutError("driver timed out")
+
+    store.claim_schedule = driver_bug  # type: ignore[method-assign]
+    sweeper.sweep(clock.now)
+    assert sweeper.inflight() == 0
+    store.claim_schedule = real_claim  # type: ignore[method-assign]
+    cycle(sweeper, now=clock.advance(0.1))
+    assert [c.sessionid for c in control.ops("start")] == ["s1"]
