@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "scheduler"))
 
 from beat_procs import RecordingBeats  # noqa: E402
+from bench_servers import started_redis  # noqa: E402
 
 from orchestrion.config import load_config  # noqa: E402
 from persistence import open_store  # noqa: E402
@@ -218,27 +217,8 @@ def redis_server(address: str | None) -> Iterator[tuple[str, int]]:
         host, _, port = address.rpartition(":")
         yield host, int(port)
         return
-    port = next(p for p in PORTS if _free(p))
-    folder = Path(tempfile.mkdtemp(prefix="bench-sched-redis-"))
-    subprocess.run(
-        [str(ROOT / "scripts" / "start-redis.sh"), str(port), str(folder)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        yield "127.0.0.1", port
-    finally:
-        subprocess.run(
-            [str(ROOT / "scripts" / "stop-redis.sh"), str(port), str(folder)],
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+    with started_redis(PORTS) as started:
+        yield started
 
 
 def main() -> None:

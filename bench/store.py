@@ -21,11 +21,8 @@ import dataclasses
 import importlib.util
 import json
 import os
-import shutil
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +35,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_servers import started_redis  # noqa: E402
 
 from orchestrion.config import Config, Endpoint, PersistenceConfig  # noqa: E402
 from persistence import open_store  # noqa: E402
@@ -371,32 +370,6 @@ def cassandra_subject(host: str, port: int) -> Iterator[Subject]:
         store.close()
 
 
-@contextmanager
-def started_redis() -> Iterator[tuple[str, int]]:
-    """A redis-server from scripts/start-redis.sh on a free port in 18200-18299."""
-    port = next(p for p in range(18200, 18300) if _free(p))
-    folder = Path(tempfile.mkdtemp(prefix="bench-redis-"))
-    subprocess.run(
-        [str(ROOT / "scripts" / "start-redis.sh"), str(port), str(folder)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        yield "127.0.0.1", port
-    finally:
-        subprocess.run(
-            [str(ROOT / "scripts" / "stop-redis.sh"), str(port), str(folder)],
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="memory,sqlite,redis,cassandra")
@@ -445,7 +418,7 @@ def _redis_address(given: str | None) -> Iterator[tuple[str, int]]:
         host, _, port = given.rpartition(":")
         yield host, int(port)
         return
-    with started_redis() as address:
+    with started_redis(range(18200, 18300)) as address:
         yield address
 
 
