@@ -147,8 +147,14 @@ class SessionHost:
             return None
         self.stats["drains"] += 1
         try:
-            self._store.remove_schedule(mailbox_item_id(sessionid))
-            return self._run_batches(sessionid, lease, now, trust_cache)
+            # The safety net stays armed while this runner works: if it dies here, the
+            # server-less transports drop its message and only the beat can wake the session.
+            self._waker.arm(sessionid)
+            outcome = self._run_batches(sessionid, lease, now, trust_cache)
+            if isinstance(outcome, int):
+                self._disarm(sessionid, outcome)
+                return None
+            return outcome
         except SessionMovedOnError as exc:
             self._cache.drop(sessionid)
             return STALE if exc.stale else None
@@ -160,6 +166,16 @@ class SessionHost:
             return None
         finally:
             self._store.release_lease(lease)
+
+    def _disarm(self, sessionid: str, applied_seq: int) -> None:
+        """Remove the safety net, then look at the mailbox once more.
+
+        An accept that found the item armed appended before this removal, so its events
+        show up in this read; one that found it removed sends its own wake-up.
+        """
+        self._store.remove_schedule(mailbox_item_id(sessionid))
+        if self._store.read_mailbox(sessionid, applied_seq, 1):
+            self._waker.wake(sessionid, self._route_of(sessionid))
 
     def _live(
         self, sessionid: str, lease: Lease, trust_cache: bool
@@ -178,7 +194,8 @@ class SessionHost:
             if cached is not None:
                 return cached, None
         record = self._store.read_session(sessionid)
-        if record is None:
+        if record is None:  # ended: nothing is left to wake it for
+            self._store.remove_schedule(mailbox_item_id(sessionid))
             return None
         if record.outbox:  # a runner died between its write and its dispatch
             self._outbox.dispatch(sessionid, record.version, record.outbox)
@@ -188,6 +205,7 @@ class SessionHost:
     def _run_batches(
         self, sessionid: str, lease: Lease, started: float, trust_cache: bool
     ) -> object:
+        """Apply batches; ``STALE``, None (ended or handed on), or the applied_seq kept."""
         loaded = self._live(sessionid, lease, trust_cache)
         if loaded is None:
             return None
@@ -215,7 +233,7 @@ class SessionHost:
                 self._waker.wake(sessionid, self._route_of(sessionid))
                 return None
         self._keep(sessionid, live)
-        return None
+        return live.applied_seq
 
     # -- loading ----------------------------------------------------------------------------
     def _load(self, record: SessionRecord, lease: Lease) -> tuple[LiveSession, Batch | None] | None:
@@ -389,7 +407,8 @@ class SessionHost:
             FinishedSession(sessionid, final_state, time.time(), reason),
             self._config.persistence.finished_ttl,
         )
-        self._store.remove_schedule(wakeup_item_id(sessionid))
+        for item_id in (wakeup_item_id(sessionid), mailbox_item_id(sessionid)):
+            self._store.remove_schedule(item_id)
         self._cache.drop(sessionid)
         with self._transient_lock:
             self._transient.pop(sessionid, None)

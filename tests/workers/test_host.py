@@ -232,3 +232,46 @@ def test_a_session_stuck_in_an_endless_macrostep_is_ended(
     finished = store.read_finished(sid)
     assert finished is not None and finished.reason == "failed"
     assert store.read_session(sid) is None
+
+
+class DyingStore:
+    """Delegates to a real store; the runner 'dies' on its first mailbox read."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.died = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def read_mailbox(self, sessionid: str, after_seq: int, limit: int = 1000) -> list[MailboxEntry]:
+        if not self.died:
+            self.died = True
+            raise KeyboardInterrupt("the runner was killed mid-drain")
+        return self._inner.read_mailbox(sessionid, after_seq, limit)
+
+
+def test_a_runner_that_dies_mid_drain_leaves_the_safety_net_armed(store: Store) -> None:
+    """The server-less transports drop a killed worker's message: the beat's item must stay."""
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.host.drain(sid)
+    a.orchestrator.send_event(sid, "item", {"seq": 0}, event_id="e0")
+    dying = make_node(DyingStore(store), "dying")  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt):
+        dying.host.drain(sid)
+    assert store.get_schedule(f"mailbox:{sid}") is not None, "nothing would wake the session"
+    a.host.drain(sid)
+    assert seen(a, sid) == [0]
+    assert store.get_schedule(f"mailbox:{sid}") is None, "disarmed once drained"
+
+
+def test_an_ended_session_leaves_no_wakeup_items(store: Store) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.host.drain(sid)
+    a.orchestrator.terminate(sid)
+    a.host.drain(sid)
+    assert store.read_session(sid) is None
+    assert store.get_schedule(f"mailbox:{sid}") is None
+    assert store.get_schedule(f"wakeup:{sid}") is None
