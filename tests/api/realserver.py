@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,23 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from servers import reserve_port
 
 TOKEN = "real-server-token"
 PORTS = range(18510, 18600)  # this part's share of the project's test ports
 START_TIMEOUT_S = 60.0
 SERVE = "import sys; from orchestrion.cli import main; sys.argv[0] = 'orchestrion'; main()"
-
-
-def free_port() -> int:
-    """A port of ``PORTS`` nothing listens on now (another test run may hold the others)."""
-    for port in PORTS:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 def write_config(folder: Path, port: int, allowed: list[Path], tokens: str) -> Path:
@@ -79,7 +67,10 @@ def serving(folder: Path, allowed: list[Path], *, auth: bool = True) -> Iterator
 
     With ``auth`` false no tokens are configured (authentication off).
     """
-    port = free_port()
+    # Held (an flock) until the server is gone: two xdist workers probing at once could
+    # otherwise both pick the same port, and one's client would talk to the other's server.
+    reservation = reserve_port(PORTS)
+    port = reservation.port
     config = write_config(folder, port, allowed, TOKEN if auth else "")
     base = f"http://127.0.0.1:{port}"
     log = folder / "serve.log"
@@ -106,3 +97,4 @@ def serving(folder: Path, allowed: list[Path], *, auth: bool = True) -> Iterator
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+        reservation.release()
