@@ -19,12 +19,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from engine import Session
+from engine.datamodel import create as create_datamodel
+from engine.datamodel.base import DataModel
 from engine.effects import Effect
 from engine.ioprocessor import BASICHTTP_TYPE
-from orchestrion.config import Config
+from orchestrion.config import Config, ScxmlConfig
 from orchestrion.errors import (
     DocumentError,
     LeaseLost,
@@ -55,6 +58,16 @@ UNKNOWN_WAKEUP = -1.0
 NodeAlive = Callable[[str], bool]
 RouteOf = Callable[[str], str]
 
+
+
+def limited_datamodels(scxml: ScxmlConfig) -> Callable[[str], DataModel]:
+    """Data models bounded by ``[scxml] script-time-limit-ms`` and ``script-memory-limit-mb``:
+    scripts come from untrusted documents."""
+    return partial(
+        create_datamodel,
+        time_limit_s=scxml.script_time_limit_ms / 1000,
+        memory_limit_bytes=scxml.script_memory_limit_mb * 1024 * 1024,
+    )
 
 class SessionMovedOnError(Exception):
     """The session was taken over (lease lost) or written by someone else (``stale``)."""
@@ -249,7 +262,12 @@ class SessionHost:
             self._transient_elsewhere(record, marker)
             return None
         doc = self._documents.get(record.document_hash)
-        session = Session.restore(doc, marker, loader=self._documents.loader)
+        session = Session.restore(
+            doc,
+            marker,
+            loader=self._documents.loader,
+            datamodel_factory=limited_datamodels(self._config.scxml),
+        )
         live = LiveSession(
             session,
             record.document_hash,
@@ -276,6 +294,7 @@ class SessionHost:
             invokeid=start.invokeid,
             loader=self._documents.loader,
             ioprocessors=self._ioprocessors(sessionid),
+            datamodel_factory=limited_datamodels(self._config.scxml),
         )
         now = time.time()
         batch = Batch()

@@ -15,7 +15,7 @@ import pytest
 from procs import counter_doc
 from rig import Node, make_node
 
-from orchestrion.config import Config, WorkerConfig
+from orchestrion.config import Config, ScxmlConfig, WorkerConfig
 from orchestrion.errors import LeaseLost
 from persistence.contract import Lease, MailboxEntry, Store
 from persistence.memory import MemoryStore
@@ -275,3 +275,31 @@ def test_an_ended_session_leaves_no_wakeup_items(store: Store) -> None:
     assert store.read_session(sid) is None
     assert store.get_schedule(f"mailbox:{sid}") is None
     assert store.get_schedule(f"wakeup:{sid}") is None
+
+
+GREEDY = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+       datamodel="ecmascript" initial="idle" _persist="true">
+  <state id="idle"><transition event="grow" target="trying"/></state>
+  <state id="trying">
+    <onentry>
+      <script>(function () { return new Array(4 * 1024 * 1024).fill(1.5).length; })();</script>
+      <raise event="done"/>
+    </onentry>
+    <transition event="error.execution" target="refused"/>
+    <transition event="done" target="grown"/>
+  </state>
+  <state id="grown"/>
+  <state id="refused"/>
+</scxml>"""
+
+
+@pytest.mark.parametrize(("limit_mb", "expected"), [(8, "refused"), (256, "grown")])
+def test_the_configured_script_memory_limit_bounds_a_session(
+    store: Store, limit_mb: int, expected: str
+) -> None:
+    config = Config(scxml=ScxmlConfig(script_memory_limit_mb=limit_mb))
+    a = make_node(store, "a", config)
+    sid = a.orchestrator.start_session(source=GREEDY)
+    a.orchestrator.send_event(sid, "grow")
+    a.host.drain(sid)
+    assert a.orchestrator.query(sid)["configuration"] == [expected]
