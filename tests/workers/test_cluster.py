@@ -150,6 +150,8 @@ def test_send_between_sessions_held_by_different_workers(
 
 def test_invoke_across_workers(redis_cluster: Cluster, client: Orchestrator) -> None:
     redis_cluster.start_workers(2)
+    # Both workers must be up before the work arrives, or the first one takes it all.
+    wait_for("both workers", lambda: len(client.store.nodes()) >= 2 or None, redis_cluster)
     parents = [client.start_session(source=PARENT) for _ in range(8)]
     wait_for("parents", lambda: all(running(client, s) for s in parents), redis_cluster)
     for parent in parents:
