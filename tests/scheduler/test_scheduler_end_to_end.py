@@ -19,6 +19,7 @@ from orchestrion.errors import SessionNotFound
 from persistence import open_store
 from persistence.contract import FinishedSession
 from scheduler.schedules import schedule_start, schedule_terminate
+from tests.workers import procs
 from tests.workers.procs import Cluster, fast_recovery_env, store_env_redis
 from workers.orchestrator import Orchestrator
 
@@ -90,14 +91,8 @@ def client(cluster: Cluster) -> Iterator[Orchestrator]:
     orchestrator.store.close()
 
 
-def wait_for(what: str, check: Callable[[], Any], cluster: Cluster, timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}\n{cluster.logs()}")
+def wait_for(what: str, check: Callable[[], Any], cluster: Cluster) -> Any:
+    return procs.wait_for(what, check, cluster, timeout_s=60)
 
 
 def running(client: Orchestrator, sessionid: str) -> bool:

@@ -11,8 +11,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from orchestrion.config import Config, load_config
 
@@ -141,3 +145,14 @@ class Cluster:
         for path in sorted(self.run_dir.glob("*.log")):
             parts.append(f"==== {path.name}\n{path.read_text(errors='replace')[-4000:]}")
         return "\n".join(parts)
+
+
+def wait_for(what: str, check: Callable[[], Any], cluster: Cluster, timeout_s: float = 30) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with the cluster's logs."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}\n{cluster.logs()}")

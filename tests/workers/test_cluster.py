@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import pytest
-from procs import Cluster, counter_doc
+from procs import Cluster, counter_doc, wait_for
 
 from orchestrion.errors import SessionNotFound
 from persistence import open_store
@@ -82,16 +82,6 @@ def client(redis_cluster: Cluster) -> Iterator[Orchestrator]:
     yield orchestrator
     orchestrator.close()
     store.close()
-
-
-def wait_for(what: str, check: Callable[[], Any], cluster: Cluster, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}\n{cluster.logs()}")
 
 
 def running(client: Orchestrator, sessionid: str) -> bool:
