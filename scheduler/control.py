@@ -32,3 +32,7 @@ class SessionControl(Protocol):
 
     def wake(self, sessionid: str) -> None:
         """Have a worker run the session (due delayed sends, pending events, re-owning)."""
+
+    def wake_if_pending(self, sessionid: str) -> bool:
+        """Wake the session if it has work no worker did yet (a pending start, events not
+        applied); return whether it did."""

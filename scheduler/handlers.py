@@ -34,6 +34,7 @@ from scheduler.cron import CronSpec, plan_run, run_sessionid, utc_text
 from scheduler.reaper import Reaper
 from scheduler.schedules import cron_item
 from scheduler.takeover import Takeover
+from workers.wakeups import mailbox_item_id
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,12 @@ class Handlers:
         sessionid = _sessionid(item)
         if self._store.read_session(sessionid) is None:
             return Outcome.DONE  # ended: nobody will run it any more
+        if item.item_id == mailbox_item_id(sessionid):
+            # The safety net of accepted work. Removed first, then looked at: an accept
+            # after the look puts it again; one before is seen, and re-arms it by waking.
+            self._store.remove_schedule(item.item_id)
+            self._control.wake_if_pending(sessionid)
+            return Outcome.KEPT
         self._control.wake(sessionid)
         # The worker that runs the session rewrites or removes the item; until then the
         # claim holds it, and if no worker does it in claim_ttl it is fired again.

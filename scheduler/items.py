@@ -7,8 +7,11 @@ thing and re-adding it replaces it:
 - ``start:<sessionid>``: start a session at ``due_at`` (payload: sessionid, document_hash
   or src, data).
 - ``terminate:<sessionid>``: terminate a session at ``due_at``.
-- ``wakeup:<sessionid>``: run a session again (next delayed send, or events accepted and not
-  yet applied). Written and removed by the workers; the beat only wakes the session.
+- ``wakeup:<sessionid>``: run a session again at its next delayed send. Written and removed
+  by the workers; the beat only wakes the session.
+- ``mailbox:<sessionid>`` (kind ``wakeup``): the safety net of accepted work, put by
+  accepts (see :mod:`workers.wakeups`). The beat removes it when it fires and wakes the
+  session if work is still pending.
 - ``cron:<name>``: a recurring schedule (payload: see :mod:`scheduler.cron`).
 - ``reap:<sessionid>``: a session passed its lifetime or idle deadline (payload: reason).
 - ``system:reap-scan`` and ``system:takeover-scan``: the beat's own periodic jobs; the

@@ -1,17 +1,19 @@
 """The session host: runs one session's pending work on this worker, safely.
 
-One drain of a session: take the lease (its fence guards every write) → remove the
-``mailbox:`` safety item → read the record → carry out a leftover outbox → get the live
-session (cache, validated by version; else restore) → read the mailbox after
-``applied_seq`` → run the engine once over the whole batch → store the snapshot, the new
-``applied_seq`` and the outbox in one fenced write → dispatch the outbox → trim → repeat
-while the mailbox is not empty → release the lease → look at the mailbox once more (events
-that arrived while a busy wake-up was turned away). See docs/workers.md for why each step
-is where it is.
+One drain of a session: hold the lease (its fence guards every write; a lease is kept by
+the node between drains and renewed at half its life, so a busy session costs no lease
+round trips) → read the record → carry out a leftover outbox → get the live session (cache,
+validated by version; else restore) → read the mailbox after ``applied_seq`` → run the
+engine once over the whole batch → store the snapshot, the new ``applied_seq`` and the
+outbox in one fenced write → dispatch the outbox → trim → repeat while the mailbox is not
+empty. Threads of one node never drain one session at once: a wake-up that arrives during
+a drain makes that drain look once more instead. See docs/workers.md for why each step is
+where it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -59,7 +61,6 @@ NodeAlive = Callable[[str], bool]
 RouteOf = Callable[[str], str]
 
 
-
 def limited_datamodels(scxml: ScxmlConfig) -> Callable[[str], DataModel]:
     """Data models bounded by ``[scxml] script-time-limit-ms`` and ``script-memory-limit-mb``:
     scripts come from untrusted documents."""
@@ -68,6 +69,7 @@ def limited_datamodels(scxml: ScxmlConfig) -> Callable[[str], DataModel]:
         time_limit_s=scxml.script_time_limit_ms / 1000,
         memory_limit_bytes=scxml.script_memory_limit_mb * 1024 * 1024,
     )
+
 
 class SessionMovedOnError(Exception):
     """The session was taken over (lease lost) or written by someone else (``stale``)."""
@@ -82,6 +84,9 @@ STALE = object()
 
 BUSY_RETRY_S = 0.1
 """Delay of the wake-up re-sent when the lease was busy."""
+
+MAX_HELD_LEASES = 10_000
+"""Beyond this many held leases, the expired ones are forgotten."""
 
 APPLIED_KEY = "orchestrion.applied_seq"
 
@@ -133,6 +138,12 @@ class SessionHost:
         # Non-persisted sessions live here only: never evicted, lost with the process.
         self._transient: dict[str, LiveSession] = {}
         self._transient_lock = threading.Lock()
+        # Leases this node holds (kept between drains, renewed at half their life).
+        self._leases: dict[str, Lease] = {}
+        self._leases_lock = threading.Lock()
+        # Sessions being drained here -> whether another wake-up came meanwhile.
+        self._draining: dict[str, bool] = {}
+        self._draining_lock = threading.Lock()
         # drains, busy, batches, events, restores, starts: reported in the heartbeat.
         self.stats: Counter[str] = Counter()
 
@@ -142,34 +153,72 @@ class SessionHost:
 
     def drain(self, sessionid: str) -> None:
         """Apply every event accepted for the session so far (and due delayed sends)."""
-        trust_cache = True
-        while self._drain_once(sessionid, trust_cache) is STALE:
-            trust_cache = False  # a stale cached copy costs one more round, from the store
+        with self._draining_lock:
+            if sessionid in self._draining:
+                self._draining[sessionid] = True  # the running drain looks once more
+                return
+            self._draining[sessionid] = False
+        try:
+            again = True
+            while again:
+                trust_cache = True
+                while self._drain_once(sessionid, trust_cache) is STALE:
+                    trust_cache = False  # a stale cached copy costs one round from the store
+                with self._draining_lock:
+                    again = self._draining[sessionid]
+                    self._draining[sessionid] = False
+        finally:
+            with self._draining_lock:
+                del self._draining[sessionid]
+
+    def close(self) -> None:
+        """Give up the leases this node holds, so that other nodes need not wait them out."""
+        with self._leases_lock:
+            leases, self._leases = list(self._leases.values()), {}
+        for lease in leases:
+            try:
+                self._store.release_lease(lease)
+            except Exception:  # they expire anyway
+                log.warning("could not release the lease of %s", lease.sessionid)
 
     # -- one lease --------------------------------------------------------------------------
+    def _lease(self, sessionid: str, now: float) -> Lease | None:
+        """This node's lease on the session: the one held, or a new grant (None: busy)."""
+        with self._leases_lock:
+            held = self._leases.get(sessionid)
+        if held is not None and held.expires_at - now > self._lease_ttl / 2:
+            return held
+        lease = self._store.acquire_lease(sessionid, self._node, self._lease_ttl, now)
+        with self._leases_lock:
+            if lease is None:
+                self._leases.pop(sessionid, None)
+                return None
+            self._leases[sessionid] = lease
+            if len(self._leases) > MAX_HELD_LEASES:
+                self._leases = {k: v for k, v in self._leases.items() if v.expires_at > now}
+        return lease
+
+    def _forget_lease(self, sessionid: str) -> None:
+        with self._leases_lock:
+            self._leases.pop(sessionid, None)
+
     def _drain_once(self, sessionid: str, trust_cache: bool) -> object:
         """Drain under one lease; ``STALE`` when the cached copy turned out to be old."""
         now = time.time()
-        owner = f"{self._node}/{threading.get_ident()}"
-        lease = self._store.acquire_lease(sessionid, owner, self._lease_ttl, now)
+        lease = self._lease(sessionid, now)
         if lease is None:
-            # Its holder may have read the mailbox before this wake-up's events: look again
-            # shortly (the holder does not look twice; this keeps its drains one read lighter).
+            # Another node holds it; it may have read the mailbox before this wake-up's
+            # events: hand the wake-up to the owner's queue, shortly.
             self.stats["busy"] += 1
             self._waker.send_later(sessionid, self._route_of(sessionid), BUSY_RETRY_S)
             return None
         self.stats["drains"] += 1
         try:
-            # The safety net stays armed while this runner works: if it dies here, the
-            # server-less transports drop its message and only the beat can wake the session.
-            self._waker.arm(sessionid)
-            outcome = self._run_batches(sessionid, lease, now, trust_cache)
-            if isinstance(outcome, int):
-                self._disarm(sessionid, outcome)
-                return None
-            return outcome
+            return self._run_batches(sessionid, lease, trust_cache)
         except SessionMovedOnError as exc:
             self._cache.drop(sessionid)
+            if not exc.stale:
+                self._forget_lease(sessionid)
             return STALE if exc.stale else None
         except (MacrostepLimitError, SnapshotError, DocumentError) as exc:
             # Running it again cannot help (an endless loop, a corrupt snapshot, a lost
@@ -177,18 +226,12 @@ class SessionHost:
             log.error("session %s cannot run and is ended: %s", sessionid, exc)
             self._finish(sessionid, None, "failed")
             return None
-        finally:
-            self._store.release_lease(lease)
-
-    def _disarm(self, sessionid: str, applied_seq: int) -> None:
-        """Remove the safety net, then look at the mailbox once more.
-
-        An accept that found the item armed appended before this removal, so its events
-        show up in this read; one that found it removed sends its own wake-up.
-        """
-        self._store.remove_schedule(mailbox_item_id(sessionid))
-        if self._store.read_mailbox(sessionid, applied_seq, 1):
-            self._waker.wake(sessionid, self._route_of(sessionid))
+        except BaseException:
+            # Whatever failed (the store, this thread), the next drain starts afresh.
+            self._forget_lease(sessionid)
+            with contextlib.suppress(Exception):
+                self._store.release_lease(lease)
+            raise
 
     def _live(
         self, sessionid: str, lease: Lease, trust_cache: bool
@@ -215,15 +258,14 @@ class SessionHost:
             self._store.clear_outbox(sessionid, record.version)
         return self._load(record, lease)
 
-    def _run_batches(
-        self, sessionid: str, lease: Lease, started: float, trust_cache: bool
-    ) -> object:
-        """Apply batches; ``STALE``, None (ended or handed on), or the applied_seq kept."""
+    def _run_batches(self, sessionid: str, lease: Lease, trust_cache: bool) -> object:
+        """Apply batches; ``STALE``, or None (done, ended or handed on)."""
         loaded = self._live(sessionid, lease, trust_cache)
         if loaded is None:
             return None
         live, first = loaded
-        deadline = started + self._lease_ttl / 2
+        # Leave a quarter of the lease for the last batch's write.
+        deadline = lease.expires_at - self._lease_ttl / 4
         while True:
             now = time.time()
             entries = self._store.read_mailbox(sessionid, live.applied_seq, self._batch_size)
@@ -241,12 +283,12 @@ class SessionHost:
                 return None  # ended
             if len(entries) < self._batch_size:
                 break
-            if time.time() > deadline:  # leave the lease well before it expires
+            if time.time() > deadline:  # hand the rest to a new wake-up, under a new lease
                 self._keep(sessionid, live)
                 self._waker.wake(sessionid, self._route_of(sessionid))
                 return None
         self._keep(sessionid, live)
-        return live.applied_seq
+        return None
 
     # -- loading ----------------------------------------------------------------------------
     def _load(self, record: SessionRecord, lease: Lease) -> tuple[LiveSession, Batch | None] | None:
@@ -398,8 +440,10 @@ class SessionHost:
         if batch.status == "final":
             self._finish(sessionid, batch.final_state, batch.end_reason or "final")
             return False
-        # Trimming only bounds the mailbox (reads start after applied_seq): do it in bulk.
-        if live.applied_seq - live.trimmed_seq >= self._batch_size:
+        # Trimming only bounds the mailbox (reads start after applied_seq): do it in bulk,
+        # but at once for a non-persisted session, whose stored applied_seq never moves
+        # (the safety net looks after it: see Orchestrator.wake_pending).
+        if live.applied_seq - live.trimmed_seq >= (self._batch_size if live.persist else 1):
             self._store.trim_mailbox(sessionid, live.applied_seq)
             live.trimmed_seq = live.applied_seq
         if batch.next_wakeup != live.next_wakeup:
@@ -429,6 +473,7 @@ class SessionHost:
         for item_id in (wakeup_item_id(sessionid), mailbox_item_id(sessionid)):
             self._store.remove_schedule(item_id)
         self._cache.drop(sessionid)
+        self._forget_lease(sessionid)
         with self._transient_lock:
             self._transient.pop(sessionid, None)
 

@@ -97,6 +97,7 @@ class WorkerNode:
 
     def close(self) -> None:
         self._stop.set()
+        self.host.close()
         self.orchestrator.close()
         self.store.close()
 

@@ -267,6 +267,22 @@ class Orchestrator:
             queue = SHARED_QUEUE  # its node died: any worker declares the session lost
         self.waker.wake(sessionid, queue)
 
+    def wake_if_pending(self, sessionid: str) -> bool:
+        """Wake the session if a worker still has to run its start or apply accepted events.
+
+        The beat calls it when a ``mailbox:`` safety-net item fires; the stored
+        ``applied_seq`` tells what is applied (a non-persisted session's worker trims its
+        mailbox as it goes, so what is left there is pending).
+        """
+        record = self._store.read_session(sessionid)
+        if record is None:
+            return False
+        pending = isinstance(decode_snapshot(record.snapshot), PendingStart)
+        if not pending and not self._store.read_mailbox(sessionid, record.applied_seq, 1):
+            return False
+        self.wake(sessionid)
+        return True
+
     def node_alive(self, node: str, within_s: float | None = None) -> bool:
         """Whether ``node`` heart-beat within ``within_s`` (default ``[scheduler]
         dead-node-after``); the heartbeats are read at most once a second."""

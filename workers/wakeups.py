@@ -1,13 +1,16 @@
 """Accepting work for a session and waking a worker for it, without losing either.
 
-Accepting an event is a durable append to the session's mailbox. Waking is two things:
-a ``mailbox:<sessionid>`` schedule item (the safety net: the scheduler fires it if no
-worker drained the mailbox in time, e.g. because the worker holding the wake-up message was
-killed) and a Celery message naming the session. The item doubles as the "a wake-up is
-pending" flag: while it exists, more events for the session need no new message, because
-the runner removes the item *before* it reads the mailbox and so sees every event appended
-before the removal. Messages are batched: sessions woken within a millisecond or two share
-one message per queue.
+Accepting an event is a durable append to the session's mailbox. Waking is two things: a
+Celery message naming the session, and a ``mailbox:<sessionid>`` schedule item, the safety
+net: the beat fires it ``grace`` after it was put, and if the session still has work then
+(the message was lost, e.g. with the worker that held it), wakes the session again.
+
+The item is put per accept only when this process has not put it recently: items are never
+removed before they are due (only the beat removes them, once fired, and ended sessions),
+and every put moves the due time later, so an item this process put less than ``grace/2``
+ago is still there and fires after this accept's append. Workers never touch it: a drain
+costs no schedule writes. Messages are batched: sessions woken within a millisecond or two
+share one message per queue.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from persistence.contract import ScheduleItem, Store
@@ -23,6 +27,7 @@ log = logging.getLogger(__name__)
 
 WAKEUP_KIND = "wakeup"
 MAX_SESSIONS_PER_MESSAGE = 32
+ARMED_CACHE_SIZE = 100_000
 
 Publish = Callable[[str, list[str], float], None]
 """``publish(queue, sessionids, delay_s)``: send one wake-up message, due after delay_s."""
@@ -37,7 +42,7 @@ def wakeup_item_id(sessionid: str) -> str:
 
 
 class Waker:
-    """Durable accept plus deduplicated, batched wake-up messages."""
+    """Durable accept plus the safety net and batched wake-up messages."""
 
     def __init__(self, store: Store, publish: Publish, grace_s: float, linger_s: float = 0.001):
         self._store = store
@@ -48,26 +53,39 @@ class Waker:
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
+        # sessionid -> due time of the mailbox: item this process put last.
+        self._armed: OrderedDict[str, float] = OrderedDict()
+        self._armed_lock = threading.Lock()
 
     def accept(self, sessionid: str, entries: list[tuple[str, str]], queue: str) -> list[int]:
-        """Append ``(event_id, payload)`` pairs durably, then make sure a wake-up is pending."""
+        """Append ``(event_id, payload)`` pairs durably, then wake the session."""
         seqs = self._store.append_events(sessionid, entries)
-        # After the append: a runner that removes the item later reads these entries.
-        if self._store.get_schedule(mailbox_item_id(sessionid)) is None:
-            self.wake(sessionid, queue)
+        # After the append: the safety net, if it fires, sees these entries.
+        self.wake(sessionid, queue)
         return seqs
 
     def wake(self, sessionid: str, queue: str) -> None:
-        """Put the safety-net item, then send (batched) a wake-up message."""
+        """Make sure the safety-net item is armed, then send (batched) a wake-up message."""
         self.arm(sessionid)
         self.send(sessionid, queue)
 
-    def arm(self, sessionid: str, delay_s: float | None = None) -> None:
-        """Put the ``mailbox:`` safety-net item, due after the grace period."""
-        due = time.time() + (self._grace_s if delay_s is None else delay_s)
+    def arm(self, sessionid: str) -> None:
+        """Put the ``mailbox:`` safety-net item, due after the grace period, unless this
+        process put it less than half a grace period ago (then it is there, not yet due)."""
+        now = time.time()
+        with self._armed_lock:
+            due = self._armed.get(sessionid)
+        if due is not None and due - now > self._grace_s / 2:
+            return
+        due = now + self._grace_s
         self._store.put_schedule(
             ScheduleItem(mailbox_item_id(sessionid), due, WAKEUP_KIND, {"sessionid": sessionid})
         )
+        with self._armed_lock:
+            self._armed[sessionid] = due
+            self._armed.move_to_end(sessionid)
+            while len(self._armed) > ARMED_CACHE_SIZE:
+                self._armed.popitem(last=False)
 
     def schedule_wakeup(self, sessionid: str, due_at: float) -> None:
         """Put the ``wakeup:`` item: the scheduler wakes the session at its next delayed send."""

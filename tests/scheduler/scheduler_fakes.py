@@ -69,6 +69,10 @@ class RecordingControl:
     def wake(self, sessionid: str) -> None:
         self._record("wake", sessionid)
 
+    def wake_if_pending(self, sessionid: str) -> bool:
+        self._record("wake", sessionid)  # a recording has no mailboxes: always pending
+        return True
+
     def ops(self, op: str) -> list[Call]:
         with self._lock:
             return [call for call in self.calls if call.op == op]
@@ -103,6 +107,10 @@ class FileRecordingControl:
 
     def wake(self, sessionid: str) -> None:
         self._write("wake", sessionid, None)
+
+    def wake_if_pending(self, sessionid: str) -> bool:
+        self._write("wake", sessionid, None)
+        return True
 
     def _write(self, op: str, sessionid: str, idealtime: float | None) -> None:
         line = f"{op}\t{sessionid}\t{idealtime if idealtime is not None else ''}\t{time.time()!r}\n"

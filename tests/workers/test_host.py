@@ -7,7 +7,10 @@ nodes (``rig``) so that the test decides which node runs a session and when.
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +23,7 @@ from orchestrion.errors import LeaseLost
 from persistence.contract import Lease, MailboxEntry, Store
 from persistence.memory import MemoryStore
 from persistence.redis_store import RedisStore
+from workers.celery_app import node_queue
 
 PINGER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
        datamodel="ecmascript" initial="idle" _persist="true">
@@ -62,8 +66,10 @@ def test_events_are_applied_once_in_order_and_the_mailbox_is_trimmed(store: Stor
     assert record is not None and record.applied_seq == 5  # the duplicate got no seq
     assert [e.seq for e in store.read_mailbox(sid, 0)] == [5], "trimmed in bulk, per batch_size"
     assert store.owner_of(sid) == "a"
-    assert store.get_schedule(f"mailbox:{sid}") is None
     assert record.outbox == ()
+    # The safety net stays armed until it fires; firing it now finds nothing to do.
+    assert store.get_schedule(f"mailbox:{sid}") is not None
+    assert not a.orchestrator.wake_if_pending(sid)
 
 
 class StealingStore:
@@ -98,6 +104,7 @@ def test_a_runner_whose_lease_was_taken_cannot_write(store: Store) -> None:
     before = store.read_session(sid)
     assert before is not None
     a.orchestrator.send_event(sid, "item", {"seq": 1})
+    a.host.close()  # a gives its lease up; the slow node takes one that expires at once
     stealing = StealingStore(store, ttl_s=0.01)
     slow = make_node(stealing, "slow")  # type: ignore[arg-type]
     slow.host.drain(sid)
@@ -125,9 +132,11 @@ def test_the_cache_is_used_only_while_the_stored_version_matches(store: Store) -
     a.host.drain(sid)
     assert a.cache.hits == 1, "the second run used the cached session"
     assert a.host.stats["restores"] == 0
+    a.host.close()  # a stops holding the lease (as if it was busy elsewhere for a while)
     b.orchestrator.send_event(sid, "item", {"seq": 2})
     b.host.drain(sid)  # node b restores it from the store and moves the version on
     assert store.owner_of(sid) == "b"
+    b.host.close()
     a.orchestrator.send_event(sid, "item", {"seq": 3})
     a.host.drain(sid)
     assert a.host.stats["restores"] == 1, "a's cached copy was stale: its write was refused"
@@ -147,6 +156,7 @@ def test_an_outbox_left_by_a_crash_is_dispatched_once(store: Store) -> None:
     a.host.drain(pinger)
     a.orchestrator.send_event(pinger, "go", {"target": target})
 
+    a.host.close()
     crashing = make_node(store, "crashing")
     original = crashing.host._outbox.dispatch
 
@@ -161,7 +171,7 @@ def test_an_outbox_left_by_a_crash_is_dispatched_once(store: Store) -> None:
     assert record is not None and len(record.outbox) == 1, "stored with its outbox"
     assert store.read_mailbox(target, 0) == [], "nothing left before the state was stored"
 
-    lease = store.acquire_lease(pinger, "crashing/x", 0.01, 0)  # the crashed lease expires
+    lease = store.acquire_lease(pinger, "crashing", 0.01, 0)  # the crashed lease expires
     assert lease is not None
     a.host.drain(pinger)  # the next runner dispatches the leftover outbox
     a.host._outbox.dispatch(pinger, record.version, record.outbox)  # and again: a no-op
@@ -257,13 +267,15 @@ def test_a_runner_that_dies_mid_drain_leaves_the_safety_net_armed(store: Store) 
     sid = a.orchestrator.start_session(source=counter_doc())
     a.host.drain(sid)
     a.orchestrator.send_event(sid, "item", {"seq": 0}, event_id="e0")
+    a.host.close()
     dying = make_node(DyingStore(store), "dying")  # type: ignore[arg-type]
     with pytest.raises(KeyboardInterrupt):
         dying.host.drain(sid)
     assert store.get_schedule(f"mailbox:{sid}") is not None, "nothing would wake the session"
+    assert a.orchestrator.wake_if_pending(sid), "the beat would find the event pending"
     a.host.drain(sid)
     assert seen(a, sid) == [0]
-    assert store.get_schedule(f"mailbox:{sid}") is None, "disarmed once drained"
+    assert not a.orchestrator.wake_if_pending(sid), "nothing is pending once drained"
 
 
 def test_an_ended_session_leaves_no_wakeup_items(store: Store) -> None:
@@ -303,3 +315,115 @@ def test_the_configured_script_memory_limit_bounds_a_session(
     a.orchestrator.send_event(sid, "grow")
     a.host.drain(sid)
     assert a.orchestrator.query(sid)["configuration"] == [expected]
+
+
+class CountingStore:
+    """Delegates to a real store and counts the calls of each operation."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+def test_a_node_keeps_its_lease_between_drains_and_others_are_sent_to_it(store: Store) -> None:
+    counting = CountingStore(store)
+    a = make_node(counting, "a")  # type: ignore[arg-type]
+    b = make_node(store, "b")
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.host.drain(sid)
+    for seq in range(3):
+        a.orchestrator.send_event(sid, "item", {"seq": seq}, event_id=f"e{seq}")
+        a.host.drain(sid)
+    assert seen(a, sid) == [0, 1, 2]
+    assert counting.calls["acquire_lease"] == 1, "one grant serves every drain"
+    assert counting.calls["release_lease"] == 0
+    assert counting.calls["put_schedule"] == 1, "the safety net was put once, at the start"
+    assert counting.calls["remove_schedule"] == 0, "drains leave the safety net alone"
+
+    store.heartbeat("a", time.time())
+    b.orchestrator.send_event(sid, "item", {"seq": 3}, event_id="e3")
+    b.orchestrator.waker.flush()
+    b.published.clear()
+    b.host.drain(sid)  # a holds the lease: b hands the wake-up to a's queue
+    assert seen(a, sid) == [0, 1, 2]
+    assert b.published == [(node_queue("a"), [sid])]
+    a.host.close()  # a stops: its leases are released at once
+    b.host.drain(sid)
+    assert seen(b, sid) == [0, 1, 2, 3]
+
+
+class BlockingStore:
+    """Delegates to a real store; the first mailbox read waits until ``release`` is set."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def read_mailbox(self, sessionid: str, after_seq: int, limit: int = 1000) -> list[MailboxEntry]:
+        if not self.reading.is_set():
+            self.reading.set()
+            assert self.release.wait(10)
+        return self._inner.read_mailbox(sessionid, after_seq, limit)
+
+
+def test_a_wakeup_during_a_drain_on_the_same_node_makes_that_drain_look_again(
+    store: Store,
+) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.host.drain(sid)
+    blocking = BlockingStore(store)
+    a2 = make_node(blocking, "a2")  # type: ignore[arg-type]
+    a.host.close()
+    first = threading.Thread(target=a2.host.drain, args=(sid,))
+    first.start()
+    assert blocking.reading.wait(10)
+    a2.orchestrator.send_event(sid, "item", {"seq": 0}, event_id="e0")
+    a2.host.drain(sid)  # returns at once: the first drain is still running here
+    assert a2.host.stats["drains"] == 1
+    blocking.release.set()
+    first.join(10)
+    assert seen(a2, sid) == [0]
+    assert a2.host.stats["drains"] == 2, "the running drain looked once more"
+
+
+def test_the_safety_net_is_put_again_only_after_half_its_grace(store: Store) -> None:
+    counting = CountingStore(store)
+    config = Config(worker=WorkerConfig(lease_ttl=0.4))
+    a = make_node(counting, "a", config)  # type: ignore[arg-type]
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.orchestrator.send_event(sid, "item", {"seq": 0}, event_id="e0")
+    assert counting.calls["put_schedule"] == 1
+    first_due = store.get_schedule(f"mailbox:{sid}")
+    time.sleep(0.25)
+    a.orchestrator.send_event(sid, "item", {"seq": 1}, event_id="e1")
+    assert counting.calls["put_schedule"] == 2
+    again = store.get_schedule(f"mailbox:{sid}")
+    assert first_due is not None and again is not None and again.due_at > first_due.due_at
+
+
+def test_a_non_persisted_session_leaves_nothing_pending_after_its_drain(store: Store) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc(persist=False))
+    assert a.orchestrator.wake_if_pending(sid), "its start is pending"
+    a.host.drain(sid)
+    a.orchestrator.send_event(sid, "item", {"seq": 0}, event_id="e0")
+    assert a.orchestrator.wake_if_pending(sid)
+    a.host.drain(sid)
+    assert not a.orchestrator.wake_if_pending(sid)
+    assert store.read_mailbox(sid, 0) == []
