@@ -12,7 +12,8 @@
   that one test at a time may ``.stop()`` / ``.stop(kill=True)`` and ``.start()`` (a
   cross-process lock serialises its users), so outage tests never disturb tests running
   on the shared node. It is running when the test gets it. Unlike the others it flushes
-  schema changes, so a SIGKILL (``.stop(kill=True)``) loses no table.
+  schema changes, so a SIGKILL (``.stop(kill=True)``) loses no table; rows survive it once
+  the commit log synced them (every 2 s).
 - ``cassandra_auth_server`` (session): a node with PasswordAuthenticator (cassandra/cassandra).
 - ``cassandra_keyspace`` (function): a fresh keyspace name, dropped after the test.
 
