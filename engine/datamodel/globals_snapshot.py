@@ -4,7 +4,10 @@ Most globals of a session are plain data (objects, arrays, strings, finite numbe
 booleans, null) and a few top-level functions. Such a global is saved as itself, ``{"n":
 name, "j": value}``, or as its source, ``{"n": name, "fn": source, "name": fn.name}``, and
 the whole snapshot is one ``JSON.stringify``; restore is one ``JSON.parse`` and an
-assignment per global. That needs neither the full codec
+assignment per global. Plain data holding fractional numbers is printed by the snapshot
+itself instead, reusing the text of numbers it printed before: QuickJS prints a fraction
+ten times slower than an integer, and most of a session's numbers do not change between
+two snapshots. That needs neither the full codec
 (:mod:`engine.datamodel.snapshot_codec`) nor its compile time.
 
 A global takes the fast path only when JSON carries it exactly: every object on the way
@@ -66,10 +69,27 @@ function encodeScalar(v) {
 }
 // a data property as JSON writes it back: enumerable, writable, configurable, plain value
 const isDefault = (d) => d !== undefined && d.writable && d.enumerable && d.configurable;
+// Printing a fractional number is QuickJS's slowest step (~7 us, ten times an integer or a
+// short string), and a session's numbers mostly stay the same from one snapshot to the
+// next: their text is kept, and objects holding such numbers are printed here, with it.
+const NUMBER_TEXT = new Map();
+const NUMBER_TEXT_SIZE = 10000;
+const isFraction = (v) => typeof v === "number" && !Number.isInteger(v);
+function numberText(v) {
+  let text = NUMBER_TEXT.get(v);
+  if (text === undefined) {
+    if (NUMBER_TEXT.size >= NUMBER_TEXT_SIZE) NUMBER_TEXT.clear();
+    text = stringify(v);
+    NUMBER_TEXT.set(v, text);
+  }
+  return text;
+}
 
-// Which globals JSON carries exactly; owner maps each object reached to its global's index.
+// Which globals JSON carries exactly; owner maps each object reached to its global's index,
+// and withFractions holds the plain objects that hold fractional numbers (at any depth).
 function classify(entries) {
   const owner = new Map();
+  const withFractions = new Set();
   const codec = entries.map(() => false);
   const fast = [];
   let i = 0;
@@ -79,16 +99,25 @@ function classify(entries) {
     owner.set(o, i);
     return isExtensible(o) && !getOwnPropertySymbols(o).length;
   }
+  let fractions = false;  // whether the value just checked holds a fractional number
   function plainValue(v) {
     switch (typeof v) {
       case "string": case "boolean": return true;
-      case "number": return isJsonNumber(v);
+      case "number": if (isFraction(v)) fractions = true; return isJsonNumber(v);
       case "object": return v === null || plainObject(v);
     }
     return false;
   }
   function plainObject(o) {
     if (!claim(o)) return false;
+    const outer = fractions;
+    fractions = false;
+    const plain = plainMembers(o);
+    if (fractions) withFractions.add(o);
+    fractions = fractions || outer;
+    return plain;
+  }
+  function plainMembers(o) {
     const proto = getPrototypeOf(o), names = getOwnPropertyNames(o);
     if (proto === ARRAY_PROTOTYPE && Array.isArray(o)) {
       // every index present, nothing else but length
@@ -99,6 +128,13 @@ function classify(entries) {
     if (proto !== OBJECT_PROTOTYPE || Array.isArray(o)) return false;
     for (let k = 0; k < names.length; k++) { const d = getOwnPropertyDescriptor(o, names[k]); if (!isDefault(d) || !plainValue(d.value)) return false; }
     return true;
+  }
+  // JSON text of a plain value: natively, unless it holds fractional numbers
+  function plainText(v) {
+    if (isFraction(v)) return numberText(v);
+    if (!withFractions.has(v)) return stringify(v);
+    if (Array.isArray(v)) return "[" + v.map(plainText).join(",") + "]";
+    return "{" + getOwnPropertyNames(v).map((k) => stringify(k) + ":" + plainText(v[k])).join(",") + "}";
   }
   // a function that its source and name give back: no own properties but length, name and
   // an untouched prototype
@@ -124,13 +160,21 @@ function classify(entries) {
       const src = plainFunctionSource(value);
       if (src !== null) entry = { n, fn: src, name: value.name };
     } else if (value !== null && typeof value === "object") {
-      if (plainObject(value)) entry = { n, j: value };
+      if (plainObject(value)) entry = { n, j: value, text: withFractions.has(value) ? plainText(value) : null };
     } else if (typeof value !== "symbol") entry = { n, v: encodeScalar(value) };
     if (entry === null) codec[i] = true;
     else if (entries[i].lex) entry.lex = true;
     fast.push(entry);
   }
   return { owner, codec, fast };
+}
+
+// a fast entry; the value of "j" is printed by classify when it holds fractional numbers
+function entryText(entry) {
+  if (!("j" in entry)) return stringify(entry);
+  const { n, j, text, lex } = entry;
+  if (text === null) return stringify(lex ? { n, j, lex } : { n, j });
+  return '{"n":' + stringify(n) + ',"j":' + text + (lex ? ',"lex":true}' : "}");
 }
 
 function snapshot(lexicalJson) {
@@ -150,8 +194,9 @@ function snapshot(lexicalJson) {
     }
   }
   let next = 0;
-  const globals = entries.map((e, i) => (codec[i] ? encoded.globals[next++] : fast[i]));
-  return stringify({ globals, objects: encoded.objects, lost: lost.concat(encoded.lost) });
+  const globals = entries.map((e, i) => (codec[i] ? stringify(encoded.globals[next++]) : entryText(fast[i])));
+  return '{"globals":[' + globals.join(",") + '],"objects":' + stringify(encoded.objects) +
+    ',"lost":' + stringify(lost.concat(encoded.lost)) + "}";
 }
 Object.assign(internal, { userGlobalNames, isGlobalLexical });
 return { snapshot };

@@ -44,6 +44,37 @@ def test_plain_values() -> None:
     assert back.values() == dm.values()
 
 
+def test_fractional_numbers_are_exact_in_every_position_and_snapshot_after_snapshot() -> None:
+    """Plain data holding fractions is printed by the snapshot itself (with kept number
+    text): the text must be what JSON.stringify gives, twice in a row and after a change."""
+    dm = _model()
+    dm.execute(
+        "var prices = {eur: 0.1 + 0.2, list: [1.5, 'x', [5e-324, {deep: -2.25}]], n: 3};"
+        "var ints = {a: 1, b: [2, 3]}; var lone = 1795620000.123; let lexical = [0.7, 8];"
+        "var order = {2: 0.5, 1: 'one', b: 0.25, a: 1};"
+    )
+    dm.declare("nothing_fractional", "({s: 'text', n: 7})")
+    dm._lexical_names.add("lexical")
+    expected = dm.evaluate("JSON.stringify([prices, ints, lone, lexical, order])")
+    first = dm.snapshot()
+    assert json.dumps(first) == json.dumps(dm.snapshot()), "the same text every time"
+    globals_ = {entry["n"]: entry for entry in first["globals"]}
+    assert globals_["order"]["j"] == {"1": "one", "2": 0.5, "b": 0.25, "a": 1}
+    assert list(globals_["order"]["j"]) == ["1", "2", "b", "a"], "JSON.stringify's key order"
+    dm.execute("prices.list[0] = 2.75; prices.added = 0.125;")
+    back = round_trip(dm)
+    assert back.evaluate("JSON.stringify([ints, lone, lexical, order])") == json.dumps(
+        json.loads(expected)[1:], separators=(",", ":")
+    )
+    assert back.evaluate("prices") == {
+        "eur": 0.30000000000000004,
+        "list": [2.75, "x", [5e-324, {"deep": -2.25}]],
+        "n": 3,
+        "added": 0.125,
+    }
+    assert back.condition("prices.eur === 0.1 + 0.2 && lone === 1795620000.123")
+
+
 def test_special_numbers_and_undefined_members() -> None:
     dm = _model()
     dm.execute(
