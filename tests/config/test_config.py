@@ -23,7 +23,7 @@ def test_defaults_without_file_or_environment() -> None:
     assert config.persistence.redis_nodes == (Endpoint("127.0.0.1", 6379),)
     assert not config.persistence.redis_is_cluster
     assert config.scxml.persistence_default is False
-    assert config.worker.concurrency == 2
+    assert config.worker.concurrency == 4
     assert config.scheduler.sweep_interval == 0.05
     assert config.api.auth_tokens == ()
     assert config.orchestration.node_id  # hostname-pid
