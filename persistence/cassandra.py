@@ -289,8 +289,10 @@ class CassandraStore(Store):
         return FinishedSession(sessionid, row.final_state, row.ended_at, row.reason)
 
     # -- mailboxes ------------------------------------------------------------------------
-    def append_events(self, sessionid: str, events: list[tuple[str, str]]) -> list[int]:
-        return self._mailbox.append(sessionid, events)
+    def append_events(
+        self, sessionid: str, events: list[tuple[str, str]], *, fresh_ids: bool = False
+    ) -> list[int]:
+        return self._mailbox.append(sessionid, events, fresh_ids=fresh_ids)
 
     def read_mailbox(self, sessionid: str, after_seq: int, limit: int = 1000) -> list[MailboxEntry]:
         return self._mailbox.read(sessionid, after_seq, limit)

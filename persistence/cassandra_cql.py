@@ -137,13 +137,13 @@ class Cql:
         with translate_errors("batch write"):
             self.session.execute(batch)
 
-    def cas_batch(self, statements: Sequence[Write]) -> bool:
-        """A conditional batch on one partition: True when its conditions held."""
+    def cas_batch(self, statements: Sequence[Write]) -> tuple[bool, Any]:
+        """A conditional batch on one partition: (applied, the current values if not)."""
         batch = self._batch(statements, BatchType.UNLOGGED)
         batch.serial_consistency_level = self.serial_cl
         with translate_errors("conditional batch write"):
             row = self.session.execute(batch).one()
-        return bool(row.applied)
+        return bool(row.applied), row
 
     def _batch(self, statements: Sequence[Write], kind: Any) -> BatchStatement:
         batch = BatchStatement(batch_type=kind, consistency_level=self.write_cl)

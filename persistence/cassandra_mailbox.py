@@ -1,16 +1,23 @@
 """Session mailboxes on Cassandra: one partition per session (see ``cassandra_schema``).
 
-An append reads the partition's ``last_seq`` and the ids it is given, then writes the new
-events, their id rows and the new ``last_seq`` in one conditional batch on ``last_seq``:
-if anyone appended in between, nothing is written and the append starts over. Reading
-``last_seq`` before the ids matters: a concurrent append seen in the ids but not in
-``last_seq`` only makes the condition fail, never a duplicate.
+An append knows the partition's ``last_seq``, reads the ids it is given, then writes the
+new events, their id rows and the new ``last_seq`` in one conditional batch on
+``last_seq``: if anyone appended in between, nothing is written and the append starts over.
+Knowing ``last_seq`` before reading the ids matters: a concurrent append seen in the ids but
+not in ``last_seq`` only makes the condition fail, never a duplicate.
+
+``last_seq`` is the value this process wrote or saw last for the session, read only when it
+has none: a stale one fails the condition, which returns the current value for the next
+attempt. Ids the caller has just made up (``fresh_ids``) are not looked up. An accept is
+then one lightweight transaction, with no reads before it.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import OrderedDict
 
 from orchestrion.errors import StoreUnavailable
 from persistence.cassandra_cql import Cql, Write
@@ -23,6 +30,9 @@ _APPEND_ATTEMPTS = 50
 # exact, since every event id keeps the number it got.
 _CHUNK_EVENTS = 200
 _CHUNK_BYTES = 2 * 1024 * 1024
+_KNOWN_LAST_SEQS = 100_000
+_UNKNOWN = -1
+"""No ``last_seq`` known for the session: read it (None means an empty partition)."""
 
 _LAST_SEQ = "SELECT last_seq FROM {ks}.mailbox WHERE sessionid = ? LIMIT 1"
 _KNOWN_IDS = (
@@ -85,29 +95,63 @@ class CassandraMailbox:
 
     def __init__(self, cql: Cql) -> None:
         self._cql = cql
+        self._last_seqs: OrderedDict[str, int | None] = OrderedDict()
+        self._last_seqs_lock = threading.Lock()
 
-    def append(self, sessionid: str, events: list[tuple[str, str]]) -> list[int]:
+    def append(
+        self, sessionid: str, events: list[tuple[str, str]], *, fresh_ids: bool = False
+    ) -> list[int]:
         seqs: list[int] = []
-        for chunk in _chunks(events):
-            seqs += self._append_chunk(sessionid, chunk)
+        try:
+            for chunk in _chunks(events):
+                seqs += self._append_chunk(sessionid, chunk, fresh_ids)
+        except BaseException:
+            self._remember(sessionid, _UNKNOWN)  # the outcome is unknown: read it next time
+            raise
         return seqs
 
-    def _append_chunk(self, sessionid: str, events: list[tuple[str, str]]) -> list[int]:
+    def _append_chunk(
+        self, sessionid: str, events: list[tuple[str, str]], fresh_ids: bool
+    ) -> list[int]:
+        with self._last_seqs_lock:
+            last_seq = self._last_seqs.get(sessionid, _UNKNOWN)
         for attempt in range(_APPEND_ATTEMPTS):
-            seqs = self._try_append(sessionid, events)
+            if last_seq == _UNKNOWN:
+                row = self._cql.read_one(_LAST_SEQ, (sessionid,))
+                last_seq = row.last_seq if row is not None else None
+            seqs, last_seq = self._try_append(sessionid, events, last_seq, fresh_ids)
+            self._remember(sessionid, last_seq)
             if seqs is not None:
                 return seqs
-            # Contention with another appender: back off a little, randomly.
-            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+            if attempt:  # contention with another appender: back off a little, randomly
+                time.sleep(random.uniform(0, 0.002 * attempt))
         raise StoreUnavailable(
             f"cassandra: mailbox of {sessionid}: {_APPEND_ATTEMPTS} appends lost to contention"
         )
 
-    def _try_append(self, sessionid: str, events: list[tuple[str, str]]) -> list[int] | None:
-        row = self._cql.read_one(_LAST_SEQ, (sessionid,))
-        last_seq: int | None = row.last_seq if row is not None else None
-        wanted_ids = list(dict.fromkeys(event_id for event_id, _ in events))
-        known = {r.event_id: r.ref for r in self._cql.read(_KNOWN_IDS, (sessionid, wanted_ids))}
+    def _remember(self, sessionid: str, last_seq: int | None) -> None:
+        with self._last_seqs_lock:
+            if last_seq == _UNKNOWN:
+                self._last_seqs.pop(sessionid, None)
+                return
+            self._last_seqs[sessionid] = last_seq
+            self._last_seqs.move_to_end(sessionid)
+            while len(self._last_seqs) > _KNOWN_LAST_SEQS:
+                self._last_seqs.popitem(last=False)
+
+    def _try_append(
+        self,
+        sessionid: str,
+        events: list[tuple[str, str]],
+        last_seq: int | None,
+        fresh_ids: bool,
+    ) -> tuple[list[int] | None, int | None]:
+        """(the sequence numbers, or None when ``last_seq`` was not current; the current one)."""
+        known: dict[str, int] = {}
+        if not fresh_ids:
+            wanted_ids = list(dict.fromkeys(event_id for event_id, _ in events))
+            rows = self._cql.read(_KNOWN_IDS, (sessionid, wanted_ids))
+            known = {r.event_id: r.ref for r in rows}
         next_seq = last_seq or 0
         seqs = []
         writes: list[Write] = []
@@ -120,9 +164,13 @@ class CassandraMailbox:
                 writes.append((_ADD_ID, (sessionid, event_id, seq)))
             seqs.append(seq)
         if not writes:
-            return seqs
+            return seqs, last_seq
         writes.insert(0, (_SET_LAST_SEQ, (next_seq, sessionid, last_seq)))
-        return seqs if self._cql.cas_batch(writes) else None
+        applied, current = self._cql.cas_batch(writes)
+        if applied:
+            return seqs, next_seq
+        # The failed condition returns the current value (absent: read it next attempt).
+        return None, getattr(current, "last_seq", _UNKNOWN)
 
     def read(self, sessionid: str, after_seq: int, limit: int) -> list[MailboxEntry]:
         rows = self._cql.read(_READ_EVENTS, (sessionid, after_seq, limit))

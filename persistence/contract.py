@@ -136,11 +136,15 @@ class Store(ABC):
 
     # -- mailboxes ------------------------------------------------------------------------
     @abstractmethod
-    def append_events(self, sessionid: str, events: list[tuple[str, str]]) -> list[int]:
+    def append_events(
+        self, sessionid: str, events: list[tuple[str, str]], *, fresh_ids: bool = False
+    ) -> list[int]:
         """Append ``(event_id, payload)`` pairs in order; return their sequence numbers.
 
         Sequence numbers increase per session. An event id already in the mailbox (or
         already applied and trimmed, for a bounded window) keeps its old number.
+        ``fresh_ids`` says the caller made the ids up just now (random uuids), so none can
+        be there yet: a backend where looking them up costs a round trip may skip it.
         """
 
     @abstractmethod

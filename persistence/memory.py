@@ -96,7 +96,9 @@ class MemoryStore(Store):
             return entry[0]
 
     # -- mailboxes --------------------------------------------------------------------------
-    def append_events(self, sessionid: str, events: list[tuple[str, str]]) -> list[int]:
+    def append_events(
+        self, sessionid: str, events: list[tuple[str, str]], *, fresh_ids: bool = False
+    ) -> list[int]:
         with self._lock:
             box = self._mailboxes.setdefault(sessionid, _Mailbox())
             seqs = []

@@ -252,7 +252,9 @@ class RedisStore(Store):
         return finished_from_json(sessionid, text) if text else None
 
     # -- mailboxes --------------------------------------------------------------------------
-    def append_events(self, sessionid: str, events: list[tuple[str, str]]) -> list[int]:
+    def append_events(
+        self, sessionid: str, events: list[tuple[str, str]], *, fresh_ids: bool = False
+    ) -> list[int]:
         if not events:
             return []
         args = [part for pair in events for part in pair]

@@ -162,8 +162,10 @@ class ResilientStore(Store):
     def read_finished(self, sessionid: str) -> FinishedSession | None:
         return self._call(lambda: self.inner.read_finished(sessionid))
 
-    def append_events(self, sessionid: str, events: list[tuple[str, str]]) -> list[int]:
-        return self._call(lambda: self.inner.append_events(sessionid, events))
+    def append_events(
+        self, sessionid: str, events: list[tuple[str, str]], *, fresh_ids: bool = False
+    ) -> list[int]:
+        return self._call(lambda: self.inner.append_events(sessionid, events, fresh_ids=fresh_ids))
 
     def read_mailbox(self, sessionid: str, after_seq: int, limit: int = 1000) -> list[MailboxEntry]:
         return self._call(lambda: self.inner.read_mailbox(sessionid, after_seq, limit))

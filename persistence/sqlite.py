@@ -249,7 +249,9 @@ class SqliteStore(Store):
         return FinishedSession(sessionid, *rows[0]) if rows else None
 
     # -- mailboxes --------------------------------------------------------------------------
-    def append_events(self, sessionid: str, events: list[tuple[str, str]]) -> list[int]:
+    def append_events(
+        self, sessionid: str, events: list[tuple[str, str]], *, fresh_ids: bool = False
+    ) -> list[int]:
         with self._errors(), self._write() as db:
             row = db.execute(
                 "SELECT last_seq FROM mailbox_state WHERE sessionid = ?", (sessionid,)

@@ -223,14 +223,21 @@ class Orchestrator:
         """
         if not name:
             raise InvalidRequest("an event needs a name", where="name")
-        event_id = event_id or uuid.uuid4().hex
-        self.post(sessionid, Event(name, data=data), event_id=event_id)
+        if event_id is not None:
+            self.post(sessionid, Event(name, data=data), event_id=event_id)
+            return event_id
+        event_id = uuid.uuid4().hex
+        self.post(sessionid, Event(name, data=data), event_id=event_id, fresh_id=True)
         return event_id
 
-    def post(self, sessionid: str, item: MailboxItem, *, event_id: str) -> None:
-        """Accept a mailbox item (event or terminate request) and make sure a worker wakes."""
+    def post(
+        self, sessionid: str, item: MailboxItem, *, event_id: str, fresh_id: bool = False
+    ) -> None:
+        """Accept a mailbox item (event or terminate request) and make sure a worker wakes.
+
+        ``fresh_id``: ``event_id`` is a new uuid, so the store need not look it up."""
         queue = self._route(sessionid)
-        self.waker.accept(sessionid, [(event_id, encode_item(item))], queue)
+        self.waker.accept(sessionid, [(event_id, encode_item(item))], queue, fresh_ids=fresh_id)
 
     def terminate(
         self, sessionid: str, *, at: float | None = None, reason: str = "terminated"

@@ -57,9 +57,18 @@ class Waker:
         self._armed: OrderedDict[str, float] = OrderedDict()
         self._armed_lock = threading.Lock()
 
-    def accept(self, sessionid: str, entries: list[tuple[str, str]], queue: str) -> list[int]:
-        """Append ``(event_id, payload)`` pairs durably, then wake the session."""
-        seqs = self._store.append_events(sessionid, entries)
+    def accept(
+        self,
+        sessionid: str,
+        entries: list[tuple[str, str]],
+        queue: str,
+        *,
+        fresh_ids: bool = False,
+    ) -> list[int]:
+        """Append ``(event_id, payload)`` pairs durably, then wake the session.
+
+        ``fresh_ids``: the ids were made up just now (see ``Store.append_events``)."""
+        seqs = self._store.append_events(sessionid, entries, fresh_ids=fresh_ids)
         # After the append: the safety net, if it fires, sees these entries.
         self.wake(sessionid, queue)
         return seqs

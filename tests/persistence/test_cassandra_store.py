@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -331,6 +332,49 @@ def test_concurrent_appends_get_distinct_consecutive_numbers(
     finally:
         for store in stores:
             store.close()
+
+
+class CountingCql:
+    """Counts the statements of a store's CQL runner by method."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def test_an_accept_with_fresh_ids_is_one_transaction_and_a_stale_last_seq_recovers(
+    cassandra_server: CassandraNode, cassandra_keyspace: str
+) -> None:
+    a, b = (open_store(cassandra_server, cassandra_keyspace) for _ in range(2))
+    try:
+        assert a.append_events("s", [("a1", "x")], fresh_ids=True) == [1]
+        counting = CountingCql(a._mailbox._cql)
+        a._mailbox._cql = counting  # type: ignore[assignment]
+        assert a.append_events("s", [("a2", "x")], fresh_ids=True) == [2]
+        assert counting.calls == Counter({"cas_batch": 1}), "no reads: last_seq is known"
+        assert b.append_events("s", [("b1", "x")]) == [3]  # a's last_seq is now stale
+        counting.calls.clear()
+        assert a.append_events("s", [("a3", "x")], fresh_ids=True) == [4]
+        assert counting.calls == Counter({"cas_batch": 2}), "the failed condition told it 3"
+        entries = b.read_mailbox("s", 0)
+        assert [(e.seq, e.event_id) for e in entries] == [
+            (1, "a1"),
+            (2, "a2"),
+            (3, "b1"),
+            (4, "a3"),
+        ]
+    finally:
+        a.close()
+        b.close()
 
 
 def test_a_long_append_spans_several_batches_and_numbers_stay_exact(

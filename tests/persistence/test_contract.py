@@ -230,6 +230,15 @@ def test_mailbox_keeps_order_and_deduplicates(store: Store, ns: str) -> None:
     assert store.read_mailbox(f"{ns}-empty", 0) == []
 
 
+def test_fresh_ids_are_numbered_in_order_like_any_other(store: Store, ns: str) -> None:
+    sid = f"{ns}-s"
+    assert store.append_events(sid, [("known", "K")]) == [1]
+    assert store.append_events(sid, [("u1", "A"), ("u2", "B")], fresh_ids=True) == [2, 3]
+    assert store.append_events(sid, [("known", "K again"), ("u3", "C")]) == [1, 4]
+    entries = store.read_mailbox(sid, 0)
+    assert [(e.seq, e.event_id) for e in entries] == [(1, "known"), (2, "u1"), (3, "u2"), (4, "u3")]
+
+
 def test_trimmed_ids_are_forgotten_after_the_window(store: Store, ns: str) -> None:
     sid = f"{ns}-s"
     store.append_events(sid, [("first", "1")])
