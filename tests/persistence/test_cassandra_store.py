@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from counting import Counting
 from servers import CassandraNode, cql_session
 
 from orchestrion.config import load_config
@@ -334,30 +335,13 @@ def test_concurrent_appends_get_distinct_consecutive_numbers(
             store.close()
 
 
-class CountingCql:
-    """Counts the statements of a store's CQL runner by method."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._inner, name)
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] += 1
-            return method(*args, **kwargs)
-
-        return counted
-
-
 def test_an_accept_with_fresh_ids_is_one_transaction_and_a_stale_last_seq_recovers(
     cassandra_server: CassandraNode, cassandra_keyspace: str
 ) -> None:
     a, b = (open_store(cassandra_server, cassandra_keyspace) for _ in range(2))
     try:
         assert a.append_events("s", [("a1", "x")], fresh_ids=True) == [1]
-        counting = CountingCql(a._mailbox._cql)
+        counting = Counting(a._mailbox._cql)
         a._mailbox._cql = counting  # type: ignore[assignment]
         assert a.append_events("s", [("a2", "x")], fresh_ids=True) == [2]
         assert counting.calls == Counter({"cas_batch": 1}), "no reads: last_seq is known"

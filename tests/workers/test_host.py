@@ -10,11 +10,11 @@ import json
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from counting import Counting
 from procs import counter_doc
 from rig import Node, make_node
 
@@ -317,27 +317,8 @@ def test_the_configured_script_memory_limit_bounds_a_session(
     assert a.orchestrator.query(sid)["configuration"] == [expected]
 
 
-class CountingStore:
-    """Delegates to a real store and counts the calls of each operation."""
-
-    def __init__(self, inner: Store) -> None:
-        self._inner = inner
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] += 1
-            return attr(*args, **kwargs)
-
-        return counted
-
-
 def test_a_node_keeps_its_lease_between_drains_and_others_are_sent_to_it(store: Store) -> None:
-    counting = CountingStore(store)
+    counting = Counting(store)
     a = make_node(counting, "a")  # type: ignore[arg-type]
     b = make_node(store, "b")
     sid = a.orchestrator.start_session(source=counter_doc())
@@ -403,7 +384,7 @@ def test_a_wakeup_during_a_drain_on_the_same_node_makes_that_drain_look_again(
 
 
 def test_the_safety_net_is_put_again_only_after_half_its_grace(store: Store) -> None:
-    counting = CountingStore(store)
+    counting = Counting(store)
     config = Config(worker=WorkerConfig(lease_ttl=0.4))
     a = make_node(counting, "a", config)  # type: ignore[arg-type]
     sid = a.orchestrator.start_session(source=counter_doc())
