@@ -15,10 +15,9 @@ then one lightweight transaction, with no reads before it.
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections import OrderedDict
 
+from orchestrion.bounded import BoundedMap
 from orchestrion.errors import StoreUnavailable
 from persistence.cassandra_cql import Cql, Write
 from persistence.cassandra_schema import MAILBOX_EVENT, MAILBOX_ID, MAILBOX_TRIMMED
@@ -95,8 +94,7 @@ class CassandraMailbox:
 
     def __init__(self, cql: Cql) -> None:
         self._cql = cql
-        self._last_seqs: OrderedDict[str, int | None] = OrderedDict()
-        self._last_seqs_lock = threading.Lock()
+        self._last_seqs: BoundedMap[str, int | None] = BoundedMap(_KNOWN_LAST_SEQS)
 
     def append(
         self, sessionid: str, events: list[tuple[str, str]], *, fresh_ids: bool = False
@@ -113,8 +111,7 @@ class CassandraMailbox:
     def _append_chunk(
         self, sessionid: str, events: list[tuple[str, str]], fresh_ids: bool
     ) -> list[int]:
-        with self._last_seqs_lock:
-            last_seq = self._last_seqs.get(sessionid, _UNKNOWN)
+        last_seq = self._last_seqs.get(sessionid, _UNKNOWN)
         for attempt in range(_APPEND_ATTEMPTS):
             if last_seq == _UNKNOWN:
                 row = self._cql.read_one(_LAST_SEQ, (sessionid,))
@@ -130,14 +127,10 @@ class CassandraMailbox:
         )
 
     def _remember(self, sessionid: str, last_seq: int | None) -> None:
-        with self._last_seqs_lock:
-            if last_seq == _UNKNOWN:
-                self._last_seqs.pop(sessionid, None)
-                return
-            self._last_seqs[sessionid] = last_seq
-            self._last_seqs.move_to_end(sessionid)
-            while len(self._last_seqs) > _KNOWN_LAST_SEQS:
-                self._last_seqs.popitem(last=False)
+        if last_seq == _UNKNOWN:
+            self._last_seqs.pop(sessionid)
+        else:
+            self._last_seqs.put(sessionid, last_seq)
 
     def _try_append(
         self,

@@ -442,7 +442,7 @@ class SessionHost:
             return False
         # Trimming only bounds the mailbox (reads start after applied_seq): do it in bulk,
         # but at once for a non-persisted session, whose stored applied_seq never moves
-        # (the safety net looks after it: see Orchestrator.wake_pending).
+        # (the safety net looks after it: see Orchestrator.wake_if_pending).
         if live.applied_seq - live.trimmed_seq >= (self._batch_size if live.persist else 1):
             self._store.trim_mailbox(sessionid, live.applied_seq)
             live.trimmed_seq = live.applied_seq

@@ -10,13 +10,13 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 from celery import Celery
 
 from engine.effects import StartChild
 from engine.events import Event
+from orchestrion.bounded import BoundedMap
 from orchestrion.config import Config
 from orchestrion.errors import (
     BrokerUnavailable,
@@ -80,8 +80,8 @@ class Orchestrator:
             config, store, loader if loader is not None else default_loader(config)
         )
         self.waker = Waker(store, self._publish, grace_s=config.worker.lease_ttl)
-        self._routes: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._routes_lock = threading.Lock()
+        self._routes: BoundedMap[str, tuple[str, float]] = BoundedMap(ROUTE_CACHE_SIZE)
+        self._nodes_lock = threading.Lock()
         self._owner_of_queue: dict[str, str] = {}
         self._heartbeats: dict[str, float] = {}
         self._nodes_read_at = 0.0
@@ -294,12 +294,12 @@ class Orchestrator:
         """Whether ``node`` heart-beat within ``within_s`` (default ``[scheduler]
         dead-node-after``); the heartbeats are read at most once a second."""
         now = time.time()
-        with self._routes_lock:
+        with self._nodes_lock:
             fresh = now - self._nodes_read_at < NODES_TTL_S
             heartbeats = self._heartbeats
         if not fresh:
             heartbeats = {info.node: info.heartbeat_at for info in self._store.nodes()}
-            with self._routes_lock:
+            with self._nodes_lock:
                 self._heartbeats, self._nodes_read_at = heartbeats, now
         at = heartbeats.get(node)
         limit = self.config.scheduler.dead_node_after if within_s is None else within_s
@@ -362,14 +362,12 @@ class Orchestrator:
         """The queue that wakes the session; ``SessionNotFound`` if it does not exist."""
         now = time.monotonic()
         if not fresh:
-            with self._routes_lock:
-                cached = self._routes.get(sessionid)
+            cached = self._routes.get(sessionid)
             if cached is not None and cached[1] > now:
                 return cached[0]
         record = self._store.read_session(sessionid)
         if record is None:
-            with self._routes_lock:
-                self._routes.pop(sessionid, None)
+            self._routes.pop(sessionid)
             raise SessionNotFound(f"no session {sessionid}")
         state = decode_snapshot(record.snapshot)
         owner = None
@@ -385,11 +383,7 @@ class Orchestrator:
             queue = node_queue(owner)
             self._owner_of_queue[queue] = owner
         if not isinstance(state, PendingStart):  # a pending start may still become transient
-            with self._routes_lock:
-                self._routes[sessionid] = (queue, now + ROUTE_TTL_S)
-                self._routes.move_to_end(sessionid)
-                while len(self._routes) > ROUTE_CACHE_SIZE:
-                    self._routes.popitem(last=False)
+            self._routes.put(sessionid, (queue, now + ROUTE_TTL_S))
         return queue
 
     def _publish(self, queue: str, sessionids: list[str], delay_s: float = 0.0) -> None:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
+from orchestrion.bounded import BoundedMap
 from persistence.contract import ScheduleItem, Store
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,7 @@ class Waker:
         self._closed = False
         self._thread: threading.Thread | None = None
         # sessionid -> due time of the mailbox: item this process put last.
-        self._armed: OrderedDict[str, float] = OrderedDict()
-        self._armed_lock = threading.Lock()
+        self._armed: BoundedMap[str, float] = BoundedMap(ARMED_CACHE_SIZE)
 
     def accept(
         self,
@@ -82,19 +81,14 @@ class Waker:
         """Put the ``mailbox:`` safety-net item, due after the grace period, unless this
         process put it less than half a grace period ago (then it is there, not yet due)."""
         now = time.time()
-        with self._armed_lock:
-            due = self._armed.get(sessionid)
+        due = self._armed.get(sessionid)
         if due is not None and due - now > self._grace_s / 2:
             return
         due = now + self._grace_s
         self._store.put_schedule(
             ScheduleItem(mailbox_item_id(sessionid), due, WAKEUP_KIND, {"sessionid": sessionid})
         )
-        with self._armed_lock:
-            self._armed[sessionid] = due
-            self._armed.move_to_end(sessionid)
-            while len(self._armed) > ARMED_CACHE_SIZE:
-                self._armed.popitem(last=False)
+        self._armed.put(sessionid, due)
 
     def schedule_wakeup(self, sessionid: str, due_at: float) -> None:
         """Put the ``wakeup:`` item: the scheduler wakes the session at its next delayed send."""
