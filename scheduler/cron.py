@@ -2,9 +2,10 @@
 
 A cron schedule is one stored item, ``cron:<name>``, due at its next occurrence; its
 payload is :meth:`CronSpec.to_payload`. When the beat fires it, :func:`plan_run` decides
-whether this occurrence runs (a run found more than ``grace_s`` late was *missed*: policy
-``once`` runs it once, ``skip`` does not) and when the next one is; the next occurrence is
-always after *now*, so a beat that was down for a day never fires a burst of missed runs.
+which occurrence runs (the latest one due; if it is found more than ``grace_s`` late it was
+*missed*: policy ``once`` runs it once, ``skip`` does not) and when the next one is; the
+next occurrence is always after *now*, so a beat that was down for a day never fires a
+burst of missed runs.
 
 Expressions are croniter's: five fields (minute hour day month weekday), an optional sixth
 for seconds, or ``@yearly``, ``@monthly``, ``@weekly``, ``@daily``, ``@hourly``. They are
@@ -179,23 +180,22 @@ def plan_run(
 ) -> RunPlan:
     """Decide the fate of the item due at ``due_at``, fired at ``now``.
 
-    The occurrence counts as missed when ``now - due_at > grace_s``. Under policy ``once``
-    the missed period runs once, as its *latest* occurrence: if a beat died after running
-    ``due_at`` but before storing the next time, the period after it still gets its run
-    (a retry of the same handling finds the same latest occurrence, hence the same session
-    id). Under ``skip`` nothing runs. Either way the next due time is after ``now``.
+    One firing runs at most one occurrence: the latest one due by ``now``. Occurrences
+    between ``due_at`` and it were missed and fold into it, however short the schedule's
+    period: a beat that died after running ``due_at`` but before storing the next time
+    still leaves the period after it its one run (a retry of the same handling finds the
+    same latest occurrence, hence the same session id). That occurrence is *late* when
+    ``now`` is more than ``grace_s`` after it: policy ``once`` runs it anyway, ``skip``
+    does not. Either way the next due time is after ``now``.
     """
-    missed = now - due_at > grace_s
+    latest = last_occurrence(spec, now)
+    occurrence = max(due_at, latest) if latest is not None else due_at
+    late = now - occurrence > grace_s
     policy = spec.missed_run_policy or default_policy
     in_bounds = spec.end_at is None or due_at <= spec.end_at
-    run = in_bounds and not spec.paused and (not missed or policy == "once")
-    occurrence = due_at
-    if missed and run:
-        latest = last_occurrence(spec, now)
-        occurrence = max(due_at, latest) if latest is not None else due_at
     return RunPlan(
-        run=run,
-        missed=missed,
+        run=in_bounds and not spec.paused and (not late or policy == "once"),
+        missed=late or occurrence > due_at,
         occurrence=occurrence,
         next_due=next_occurrence(spec, max(due_at, now)),
     )

@@ -150,10 +150,10 @@ class Handlers:
                 spec.name,
                 sessionid,
                 utc_text(plan.occurrence),
-                " (missed run)" if plan.missed else "",
+                " (for missed runs)" if plan.missed else "",
             )
         elif plan.missed:
-            log.info("cron %s: skipped the run missed at %s", spec.name, utc_text(item.due_at))
+            log.info("cron %s: skipped the run missed at %s", spec.name, utc_text(plan.occurrence))
         # Only move it on if nobody paused, changed or deleted it while it was firing.
         if self._store.get_schedule(item.item_id) != item:
             return Outcome.KEPT

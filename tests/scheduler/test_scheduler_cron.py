@@ -138,6 +138,18 @@ def test_a_run_interrupted_before_moving_on_still_leaves_the_missed_period_one_r
     assert again.occurrence == plan.occurrence
 
 
+@pytest.mark.parametrize("policy", ["once", "skip"])
+def test_occurrences_passed_within_the_grace_fold_into_the_latest(policy: str) -> None:
+    # An every-second schedule: a beat ran :33 and died before storing :34; another took
+    # the item over 6.2 s later, inside the 30 s grace. :34 to :39 fold into :39, on time.
+    s = spec("* * * * * *", missed_run_policy=policy)
+    ran = at(ZoneInfo("UTC"), 2026, 5, 1, 10, 0) + 33
+    plan = plan_run(s, ran, ran + 6.2, grace_s=30, default_policy="once")
+    assert plan.run and plan.missed
+    assert plan.occurrence == ran + 6
+    assert plan.next_due == ran + 7
+
+
 def test_the_latest_occurrence_respects_the_end() -> None:
     s = spec("0 * * * *", end_at=at(ZoneInfo("UTC"), 2026, 5, 1, 12, 0))
     due = at(ZoneInfo("UTC"), 2026, 5, 1, 10, 0)
