@@ -26,7 +26,7 @@ from cassandra.policies import (
 )
 
 from orchestrion.errors import ConfigError, StoreUnavailable
-from persistence.cassandra_cql import Cql, Write, consistency_level, translate_errors
+from persistence.cassandra_cql import Cql, Write, consistency_level, row_factory, translate_errors
 from persistence.cassandra_mailbox import DROP_MAILBOX, CassandraMailbox
 from persistence.cassandra_schedules import CassandraSchedules
 from persistence.cassandra_schema import check_keyspace_name, ensure_schema
@@ -149,6 +149,7 @@ class CassandraStore(Store):
             request_timeout=request_timeout_s,
             consistency_level=consistency_level("LOCAL_ONE"),
             serial_consistency_level=consistency_level(serial_consistency),
+            row_factory=row_factory,
         )
         auth = PlainTextAuthProvider(username, password or "") if username else None
         self._cluster = Cluster(

@@ -8,8 +8,11 @@ cluster becomes ``StoreUnavailable``, a rejected statement ``StoreError``.
 
 from __future__ import annotations
 
+import re
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from cassandra import (
@@ -30,6 +33,20 @@ Params = tuple[Any, ...]
 Write = tuple[str, Params]
 """A statement (with ``{ks}``) and its values, as batched."""
 _PARALLEL_READS = 256  # requests in flight at once for read_many
+
+
+def row_factory(columns: list[str], rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Rows as named tuples, like the driver's default factory, which builds a new
+    namedtuple class for every result: a tenth of a millisecond each time, on every read."""
+    make = _row_type(tuple(columns))._make
+    return [make(row) for row in rows]
+
+
+@lru_cache(maxsize=256)
+def _row_type(columns: tuple[str, ...]) -> Any:
+    # A transaction's "[applied]" column becomes "applied", as with the driver's factory.
+    names = [re.sub(r"\W", "_", name.strip("[]")) for name in columns]
+    return namedtuple("Row", names, rename=True)
 
 
 def consistency_level(name: str) -> int:
