@@ -49,6 +49,7 @@ from workers.codec import (
     encode_transient,
 )
 from workers.documents import DocumentCache
+from workers.held_leases import HeldLeases
 from workers.outbox import Outbox
 from workers.wakeups import Waker, mailbox_item_id, wakeup_item_id
 
@@ -84,9 +85,6 @@ STALE = object()
 
 BUSY_RETRY_S = 0.1
 """Delay of the wake-up re-sent when the lease was busy."""
-
-MAX_HELD_LEASES = 10_000
-"""Beyond this many held leases, the expired ones are forgotten."""
 
 APPLIED_KEY = "orchestrion.applied_seq"
 
@@ -139,8 +137,7 @@ class SessionHost:
         self._transient: dict[str, LiveSession] = {}
         self._transient_lock = threading.Lock()
         # Leases this node holds (kept between drains, renewed at half their life).
-        self._leases: dict[str, Lease] = {}
-        self._leases_lock = threading.Lock()
+        self._leases = HeldLeases()
         # Sessions being drained here -> whether another wake-up came meanwhile.
         self._draining: dict[str, bool] = {}
         self._draining_lock = threading.Lock()
@@ -173,9 +170,7 @@ class SessionHost:
 
     def close(self) -> None:
         """Give up the leases this node holds, so that other nodes need not wait them out."""
-        with self._leases_lock:
-            leases, self._leases = list(self._leases.values()), {}
-        for lease in leases:
+        for lease in self._leases.take_all():
             try:
                 self._store.release_lease(lease)
             except Exception:  # they expire anyway
@@ -184,23 +179,15 @@ class SessionHost:
     # -- one lease --------------------------------------------------------------------------
     def _lease(self, sessionid: str, now: float) -> Lease | None:
         """This node's lease on the session: the one held, or a new grant (None: busy)."""
-        with self._leases_lock:
-            held = self._leases.get(sessionid)
+        held = self._leases.get(sessionid)
         if held is not None and held.expires_at - now > self._lease_ttl / 2:
             return held
         lease = self._store.acquire_lease(sessionid, self._node, self._lease_ttl, now)
-        with self._leases_lock:
-            if lease is None:
-                self._leases.pop(sessionid, None)
-                return None
-            self._leases[sessionid] = lease
-            if len(self._leases) > MAX_HELD_LEASES:
-                self._leases = {k: v for k, v in self._leases.items() if v.expires_at > now}
+        if lease is None:
+            self._leases.forget(sessionid)
+        else:
+            self._leases.put(lease, now)
         return lease
-
-    def _forget_lease(self, sessionid: str) -> None:
-        with self._leases_lock:
-            self._leases.pop(sessionid, None)
 
     def _drain_once(self, sessionid: str, trust_cache: bool) -> object:
         """Drain under one lease; ``STALE`` when the cached copy turned out to be old."""
@@ -218,7 +205,7 @@ class SessionHost:
         except SessionMovedOnError as exc:
             self._cache.drop(sessionid)
             if not exc.stale:
-                self._forget_lease(sessionid)
+                self._leases.forget(sessionid)
             return STALE if exc.stale else None
         except (MacrostepLimitError, SnapshotError, DocumentError) as exc:
             # Running it again cannot help (an endless loop, a corrupt snapshot, a lost
@@ -228,7 +215,7 @@ class SessionHost:
             return None
         except BaseException:
             # Whatever failed (the store, this thread), the next drain starts afresh.
-            self._forget_lease(sessionid)
+            self._leases.forget(sessionid)
             with contextlib.suppress(Exception):
                 self._store.release_lease(lease)
             raise
@@ -473,7 +460,7 @@ class SessionHost:
         for item_id in (wakeup_item_id(sessionid), mailbox_item_id(sessionid)):
             self._store.remove_schedule(item_id)
         self._cache.drop(sessionid)
-        self._forget_lease(sessionid)
+        self._leases.forget(sessionid)
         with self._transient_lock:
             self._transient.pop(sessionid, None)
 
