@@ -18,6 +18,10 @@ from orchestrion.config import Config
 
 SHARED_QUEUE = "orchestrion"
 WAKE_TASK = "orchestrion.wake"
+QUERY_TASK = "orchestrion.query"
+
+# A live query's answer is read within seconds; one nobody read expires (Redis) soon after.
+QUERY_RESULT_TTL_S = 60
 
 # Longer than any task (a drain is bounded by the lease ttl), short enough that a message
 # of a killed worker comes back within a minute or so (see docs/workers.md).
@@ -55,6 +59,19 @@ def transport_options(config: Config) -> dict[str, Any]:
     return {}
 
 
+def result_backend(config: Config) -> str | None:
+    """Where a worker answers live queries of the non-persisted sessions it holds: the
+    broker's Redis, or a folder beside the embedded queue (None: no live queries)."""
+    url = config.broker.url
+    if url.startswith(("redis://", "rediss://")):
+        return url
+    if not url:
+        folder = Path(config.broker.data_dir) / "results"
+        folder.mkdir(parents=True, exist_ok=True)
+        return f"file://{folder.resolve()}"
+    return None
+
+
 def create_app(config: Config) -> Celery:
     """A Celery app for ``config``: broker from ``[broker] url`` or the embedded folder."""
     app = Celery("orchestrion", set_as_current=False)
@@ -66,7 +83,8 @@ def create_app(config: Config) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
-        result_backend=None,
+        result_backend=result_backend(config),
+        result_expires=QUERY_RESULT_TTL_S,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

@@ -86,6 +86,9 @@ STALE = object()
 BUSY_RETRY_S = 0.1
 """Delay of the wake-up re-sent when the lease was busy."""
 
+QUERY_WAIT_S = 0.005
+"""How often a live query looks whether the session's drain has ended."""
+
 APPLIED_KEY = "orchestrion.applied_seq"
 
 
@@ -167,6 +170,25 @@ class SessionHost:
         finally:
             with self._draining_lock:
                 del self._draining[sessionid]
+
+    def query_transient(self, sessionid: str) -> dict[str, Any] | None:
+        """The live configuration and data model of a non-persisted session held here
+        (None if this node does not hold it), read between two drains, never during one."""
+        while True:
+            with self._draining_lock:
+                if sessionid not in self._draining:
+                    self._draining[sessionid] = False
+                    break
+            time.sleep(QUERY_WAIT_S)
+        try:
+            with self._transient_lock:
+                live = self._transient.get(sessionid)
+            return None if live is None else live.session.query()
+        finally:
+            with self._draining_lock:
+                again = self._draining.pop(sessionid)
+            if again:  # a wake-up came meanwhile and left the drain to this thread
+                self.drain(sessionid)
 
     def close(self) -> None:
         """Give up the leases this node holds, so that other nodes need not wait them out."""

@@ -7,6 +7,7 @@ broker. The workers (``workers.host``) do the running. See docs/workers.md.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -26,7 +27,7 @@ from orchestrion.errors import (
     VersionConflict,
 )
 from persistence.contract import ScheduleItem, SessionRecord, Store
-from workers.celery_app import SHARED_QUEUE, WAKE_TASK, create_app, node_queue
+from workers.celery_app import QUERY_TASK, SHARED_QUEUE, WAKE_TASK, create_app, node_queue
 from workers.codec import (
     MailboxItem,
     PendingStart,
@@ -40,10 +41,16 @@ from workers.documents import DocumentCache, Loader
 from workers.node import node_id
 from workers.wakeups import Waker
 
+log = logging.getLogger(__name__)
+
 ROUTE_TTL_S = 2.0
 """How long a session's route (and existence) is trusted without reading its record."""
 
 ROUTE_CACHE_SIZE = 100_000
+
+LIVE_QUERY_TIMEOUT_S = 3.0
+"""How long a query of a non-persisted session waits for its worker's answer."""
+LIVE_QUERY_POLL_S = 0.02
 
 NODES_TTL_S = 1.0
 """How long the list of node heartbeats is trusted when routing by owner."""
@@ -310,7 +317,9 @@ class Orchestrator:
 
         A running persisted session answers from its last stored snapshot (events accepted
         and not yet applied are not in it). A non-persisted session's state is only in its
-        worker's memory: the answer names the node and gives no configuration.
+        worker's memory: that worker answers, between two drains, and the answer also names
+        the node; if it cannot answer in time (or there is no result backend) the answer
+        names the node only.
         """
         record = self._store.read_session(sessionid)
         if record is None:
@@ -329,7 +338,9 @@ class Orchestrator:
         if isinstance(state, PendingStart):
             return {**base, "status": "starting", "configuration": [], "datamodel": {}}
         if isinstance(state, Transient):
-            return {**base, "status": "running", "persisted": False, "node": state.node}
+            live = self._query_live(sessionid, state.node)
+            node = {"persisted": False, "node": state.node}
+            return {**base, "status": "running", **node, **(live or {})}
         from engine import Session
 
         session = Session.restore(self.documents.get(record.document_hash), state)
@@ -337,6 +348,25 @@ class Orchestrator:
             return {**base, "status": "running", **session.query()}
         finally:
             session.close()
+
+    def _query_live(self, sessionid: str, node: str) -> dict[str, Any] | None:
+        """Ask ``node`` for the live state of a non-persisted session it holds."""
+        if not self.app.conf.result_backend or not self.node_alive(node):
+            return None
+        result = self.app.send_task(QUERY_TASK, args=[sessionid], queue=node_queue(node))
+        try:
+            live: dict[str, Any] | None = result.get(
+                timeout=LIVE_QUERY_TIMEOUT_S, interval=LIVE_QUERY_POLL_S
+            )
+            return live
+        except Exception as exc:
+            log.warning("node %s did not answer a query of %s: %s", node, sessionid, exc)
+            return None
+        finally:
+            try:
+                result.forget()
+            except Exception:  # an answer left behind expires with the result backend
+                log.debug("could not forget the query result of %s", sessionid)
 
     def health(self) -> dict[str, Any]:
         """Store and broker alarms: ``{"ok": bool, "store": {...}, "broker": {...}}``."""

@@ -1,8 +1,9 @@
-"""The one Celery task: wake sessions (a batch of session ids) and drain each one.
+"""The Celery tasks: wake sessions (a batch of session ids) and drain each one; answer a
+live query of a non-persisted session.
 
-A message names sessions, not events: the events are in the store's mailboxes. A session
-that fails to drain (store outage) has its safety-net item re-armed and the message is
-retried later, so a failure delays work and loses none.
+A wake message names sessions, not events: the events are in the store's mailboxes. A
+session that fails to drain (store outage) has its safety-net item re-armed and the message
+is retried later, so a failure delays work and loses none.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from celery import Celery
 
-from workers.celery_app import WAKE_TASK
+from workers.celery_app import QUERY_TASK, WAKE_TASK
 from workers.host import SessionHost
 from workers.wakeups import Waker
 
@@ -22,7 +23,12 @@ RETRY_BACKOFF_MAX_S = 30
 
 
 def register_tasks(app: Celery, host: SessionHost, waker: Waker) -> None:
-    """Bind the wake task of ``app`` to ``host`` (one per worker process)."""
+    """Bind the tasks of ``app`` to ``host`` (one per worker process)."""
+
+    # Sent to the holder's own queue; an answer nobody waits for any more is not retried.
+    @app.task(name=QUERY_TASK, ignore_result=False, acks_late=False)  # type: ignore[untyped-decorator]
+    def query(sessionid: str) -> dict[str, Any] | None:
+        return host.query_transient(sessionid)
 
     @app.task(name=WAKE_TASK, bind=True, max_retries=None, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def wake(task: Any, sessionids: list[str]) -> None:

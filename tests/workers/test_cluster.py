@@ -179,6 +179,19 @@ def test_non_persisted_session_stays_on_its_worker_and_is_lost_with_it(
     assert client.store.owner_of(kept) == owner
     for seq in range(20):
         client.send_event(kept, "item", {"seq": seq})
+
+    def live_seen() -> list[int] | None:
+        # Its worker answers from memory: the configuration and the data model as they are.
+        answer = client.query(kept)
+        assert (answer["persisted"], answer["node"], answer["configuration"]) == (
+            False,
+            owner,
+            ["run"],
+        )
+        seen: list[int] = answer["datamodel"]["seen"]
+        return seen if len(seen) == 20 else None
+
+    assert wait_for("the live data model", live_seen, redis_cluster) == list(range(20))
     client.send_event(kept, "check", {"expect": ",".join(str(s) for s in range(20))})
     done = wait_for("the kept session", lambda: finished(client, kept), redis_cluster)
     assert done.final_state == "done", "all 20 events applied in order, in memory"

@@ -61,18 +61,25 @@ def test_serve_runs_sessions_and_stops_cleanly(stop_signal: signal.Signals) -> N
                 assert time.monotonic() < deadline, (folder / "serve.log").read_text()
                 time.sleep(0.2)
             assert len(children_of(serve.pid)) >= 2, "a worker and a beat run beside the API"
-            started = http.post("/v1/sessions", json={"source": counter_doc()})
-            assert started.status_code == 201, started.text
-            sessionid = started.json()["sessionid"]
-            for seq in range(10):
-                answer = http.post(
-                    f"/v1/sessions/{sessionid}/events", json={"name": "item", "data": {"seq": seq}}
-                )
-                assert answer.status_code == 202, answer.text
+            # A persisted session answers queries from the store, a non-persisted one from
+            # its worker's memory (through the result folder beside the embedded queue).
+            sessionids = []
+            for persist in (True, False):
+                started = http.post("/v1/sessions", json={"source": counter_doc(persist)})
+                assert started.status_code == 201, started.text
+                sessionids.append(started.json()["sessionid"])
+            for sessionid in sessionids:
+                for seq in range(10):
+                    answer = http.post(
+                        f"/v1/sessions/{sessionid}/events",
+                        json={"name": "item", "data": {"seq": seq}},
+                    )
+                    assert answer.status_code == 202, answer.text
             deadline = time.monotonic() + 30
-            while seen(http, sessionid) != list(range(10)):
+            while any(seen(http, sessionid) != list(range(10)) for sessionid in sessionids):
                 assert time.monotonic() < deadline, (folder / "serve.log").read_text()
                 time.sleep(0.2)
+            assert http.get(f"/v1/sessions/{sessionids[1]}").json()["persisted"] is False
         children = children_of(serve.pid)
         serve.send_signal(stop_signal)
         assert serve.wait(timeout=40) == 0 or serve.returncode in (0, -stop_signal)

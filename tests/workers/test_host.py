@@ -408,3 +408,41 @@ def test_a_non_persisted_session_leaves_nothing_pending_after_its_drain(store: S
     a.host.drain(sid)
     assert not a.orchestrator.wake_if_pending(sid)
     assert store.read_mailbox(sid, 0) == []
+
+
+def test_a_live_query_waits_for_a_running_drain(store: Store) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc(persist=False))
+    a.host.drain(sid)
+    assert a.host.query_transient("not-here") is None
+    with a.host._draining_lock:  # a drain of the session is running on another thread
+        a.host._draining[sid] = False
+    answers: list[Any] = []
+    asking = threading.Thread(target=lambda: answers.append(a.host.query_transient(sid)))
+    asking.start()
+    time.sleep(0.2)
+    assert answers == [], "the query must not read the session during a drain"
+    with a.host._draining_lock:
+        del a.host._draining[sid]
+    asking.join(timeout=5)
+    assert answers == [{"configuration": ["run"], "datamodel": {"seen": []}}]
+
+
+def test_a_wake_up_during_a_live_query_is_drained_after_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc(persist=False))
+    a.host.drain(sid)
+    a.orchestrator.send_event(sid, "item", {"seq": 7}, event_id="e7")
+    session = a.host._transient[sid].session
+    query = session.query
+
+    def query_while_a_wake_up_comes() -> dict[str, Any]:
+        a.host.drain(sid)  # a wake-up meanwhile: the query holds the session, it must wait
+        return query()
+
+    monkeypatch.setattr(session, "query", query_while_a_wake_up_comes)
+    assert a.host.query_transient(sid) == {"configuration": ["run"], "datamodel": {"seen": []}}
+    monkeypatch.undo()
+    assert a.host.query_transient(sid) == {"configuration": ["run"], "datamodel": {"seen": [7]}}
