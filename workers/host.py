@@ -261,6 +261,7 @@ class SessionHost:
         record = self._store.read_session(sessionid)
         if record is None:  # ended: nothing is left to wake it for
             self._store.remove_schedule(mailbox_item_id(sessionid))
+            self._clear_after_end(sessionid)
             return None
         if record.outbox:  # a runner died between its write and its dispatch
             self._outbox.dispatch(sessionid, record.version, record.outbox)
@@ -485,6 +486,19 @@ class SessionHost:
         self._leases.forget(sessionid)
         with self._transient_lock:
             self._transient.pop(sessionid, None)
+
+    def _clear_after_end(self, sessionid: str) -> None:
+        """Drop what came after the session ended: events the facade accepted while it
+        still trusted the session's route, and the lease this drain just took."""
+        finished = self._store.read_finished(sessionid)
+        if finished is None:
+            return
+        if self._store.read_mailbox(sessionid, 0, 1):
+            log.warning("session %s had ended: the events accepted after it are dropped", sessionid)
+        left_s = self._config.persistence.finished_ttl - (time.time() - finished.ended_at)
+        if left_s > 0:  # finishing again removes them and keeps the record as it was
+            self._store.finish_session(sessionid, finished, left_s)
+        self._leases.forget(sessionid)
 
     def _keep(self, sessionid: str, live: LiveSession) -> None:
         if live.persist:

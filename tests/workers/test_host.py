@@ -446,3 +446,21 @@ def test_a_wake_up_during_a_live_query_is_drained_after_it(
     assert a.host.query_transient(sid) == {"configuration": ["run"], "datamodel": {"seen": []}}
     monkeypatch.undo()
     assert a.host.query_transient(sid) == {"configuration": ["run"], "datamodel": {"seen": [7]}}
+
+
+def test_events_accepted_after_the_end_are_dropped_with_the_lease(store: Store) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.host.drain(sid)
+    a.orchestrator.send_event(sid, "stop", event_id="stop")
+    a.host.drain(sid)
+    finished = store.read_finished(sid)
+    assert finished is not None and finished.final_state == "done"
+    # The facade still trusts the session's route: it accepts an event for it.
+    a.orchestrator.send_event(sid, "item", {"seq": 1}, event_id="late")
+    assert [entry.event_id for entry in store.read_mailbox(sid, 0)] == ["late"]
+    a.host.drain(sid)
+    assert store.read_mailbox(sid, 0) == []
+    assert store.read_finished(sid) == finished
+    assert store.read_session(sid) is None
+    assert store.acquire_lease(sid, "b", 10, time.time()) is not None, "a kept no lease"
