@@ -124,14 +124,15 @@ class Handlers:
 
     def wakeup(self, item: ScheduleItem, now: float) -> Outcome:
         sessionid = _sessionid(item)
-        if self._store.read_session(sessionid) is None:
-            return Outcome.DONE  # ended: nobody will run it any more
         if item.item_id == mailbox_item_id(sessionid):
-            # The safety net of accepted work. Removed first, then looked at: an accept
-            # after the look puts it again; one before is seen, and re-arms it by waking.
+            # The safety net of accepted work. Removed first, then looked at (a no-op for an
+            # ended session): an accept after the look puts it again; one before is seen,
+            # and re-arms it by waking.
             self._store.remove_schedule(item.item_id)
             self._control.wake_if_pending(sessionid)
             return Outcome.KEPT
+        if self._store.read_session(sessionid) is None:
+            return Outcome.DONE  # ended: nobody will run it any more
         self._control.wake(sessionid)
         # The worker that runs the session rewrites or removes the item; until then the
         # claim holds it, and if no worker does it in claim_ttl it is fired again.

@@ -273,8 +273,11 @@ class Orchestrator:
         The scheduler calls it for due ``wakeup``-kind items and for the sessions of a dead
         node (after their leases expired). A no-op for an unknown session.
         """
+        self._wake(sessionid, self._store.read_session(sessionid))
+
+    def _wake(self, sessionid: str, record: SessionRecord | None) -> None:
         try:
-            queue = self._route(sessionid, fresh=True)
+            queue = self._route_record(sessionid, record)
         except SessionNotFound:
             return
         if queue != SHARED_QUEUE and not self.node_alive(self._owner_of_queue[queue]):
@@ -294,7 +297,7 @@ class Orchestrator:
         pending = isinstance(decode_snapshot(record.snapshot), PendingStart)
         if not pending and not self._store.read_mailbox(sessionid, record.applied_seq, 1):
             return False
-        self.wake(sessionid)
+        self._wake(sessionid, record)
         return True
 
     def node_alive(self, node: str, within_s: float | None = None) -> bool:
@@ -390,12 +393,15 @@ class Orchestrator:
 
     def _route(self, sessionid: str, *, fresh: bool = False) -> str:
         """The queue that wakes the session; ``SessionNotFound`` if it does not exist."""
-        now = time.monotonic()
         if not fresh:
             cached = self._routes.get(sessionid)
-            if cached is not None and cached[1] > now:
+            if cached is not None and cached[1] > time.monotonic():
                 return cached[0]
-        record = self._store.read_session(sessionid)
+        return self._route_record(sessionid, self._store.read_session(sessionid))
+
+    def _route_record(self, sessionid: str, record: SessionRecord | None) -> str:
+        """The queue that wakes the session whose stored record is ``record``."""
+        now = time.monotonic()
         if record is None:
             self._routes.pop(sessionid)
             raise SessionNotFound(f"no session {sessionid}")

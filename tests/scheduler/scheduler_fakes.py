@@ -70,6 +70,8 @@ class RecordingControl:
         self._record("wake", sessionid)
 
     def wake_if_pending(self, sessionid: str) -> bool:
+        if sessionid in self.missing:  # ended: nothing is pending
+            return False
         self._record("wake", sessionid)  # a recording has no mailboxes: always pending
         return True
 

@@ -3,6 +3,7 @@ expiry, cancels and reschedules during firing."""
 
 from __future__ import annotations
 
+import pytest
 from scheduler_fakes import (
     DeferredExecutor,
     ManualClock,
@@ -153,14 +154,15 @@ def test_a_wakeup_wakes_and_stays_claimed_for_the_worker_to_rewrite() -> None:
     assert len(control.ops("wake")) == 2
 
 
-def test_a_wakeup_for_an_ended_session_is_dropped() -> None:
+@pytest.mark.parametrize("item_id", ["wakeup:gone", "mailbox:gone"])
+def test_a_wakeup_for_an_ended_session_is_dropped(item_id: str) -> None:
     store, clock = MemoryStore(), ManualClock()
-    control = RecordingControl()
+    control = RecordingControl(missing={"gone"})
     sweeper = make_sweeper(store, control, clock)
-    store.put_schedule(ScheduleItem("mailbox:gone", clock.now, items.WAKEUP, {"sessionid": "gone"}))
+    store.put_schedule(ScheduleItem(item_id, clock.now, items.WAKEUP, {"sessionid": "gone"}))
     cycle(sweeper, now=clock.now)
     assert control.ops("wake") == []
-    assert store.get_schedule("mailbox:gone") is None
+    assert store.get_schedule(item_id) is None
 
 
 def test_release_unfired_gives_claims_back() -> None:

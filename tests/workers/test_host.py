@@ -464,3 +464,19 @@ def test_events_accepted_after_the_end_are_dropped_with_the_lease(store: Store) 
     assert store.read_finished(sid) == finished
     assert store.read_session(sid) is None
     assert store.acquire_lease(sid, "b", 10, time.time()) is not None, "a kept no lease"
+
+
+def test_the_safety_net_wakes_a_pending_session_on_one_read_of_its_record(store: Store) -> None:
+    counting = Counting(store)
+    a = make_node(counting, "a")  # type: ignore[arg-type]
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.host.drain(sid)
+    a.orchestrator.send_event(sid, "item", {"seq": 1}, event_id="e1")
+    a.orchestrator.waker.flush()
+    time.sleep(0.1)  # the waker's own thread may still be publishing the event's wake-up
+    a.published.clear()
+    counting.calls.clear()
+    assert a.orchestrator.wake_if_pending(sid)
+    a.orchestrator.waker.flush()
+    assert [ids for _, ids in a.published] == [[sid]]
+    assert counting.calls["read_session"] == 1
