@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -56,6 +57,15 @@ NODES_TTL_S = 1.0
 """How long the list of node heartbeats is trusted when routing by owner."""
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where a session's wake-ups go, trusted until ``until`` (monotonic clock)."""
+
+    queue: str
+    until: float
+    persisted: bool
+
+
 def default_loader(config: Config) -> Loader:
     """The fetcher restricted to ``[api] allowed-locations``."""
     from orchestrion.fetching import Fetcher
@@ -87,7 +97,7 @@ class Orchestrator:
             config, store, loader if loader is not None else default_loader(config)
         )
         self.waker = Waker(store, self._publish, grace_s=config.worker.lease_ttl)
-        self._routes: BoundedMap[str, tuple[str, float]] = BoundedMap(ROUTE_CACHE_SIZE)
+        self._routes: BoundedMap[str, Route] = BoundedMap(ROUTE_CACHE_SIZE)
         self._nodes_lock = threading.Lock()
         self._owner_of_queue: dict[str, str] = {}
         self._heartbeats: dict[str, float] = {}
@@ -395,31 +405,44 @@ class Orchestrator:
         """The queue that wakes the session; ``SessionNotFound`` if it does not exist."""
         if not fresh:
             cached = self._routes.get(sessionid)
-            if cached is not None and cached[1] > time.monotonic():
-                return cached[0]
+            if cached is not None and cached.until > time.monotonic():
+                return cached.queue
+            if cached is not None and cached.persisted:
+                # A running persisted session stays one until it ends, and its end drops
+                # its owner: while it has one, the owner is all there is to read.
+                owner = self._store.owner_of(sessionid)
+                if owner is not None:
+                    return self._remember(sessionid, self._affinity_queue(owner), persisted=True)
         return self._route_record(sessionid, self._store.read_session(sessionid))
 
     def _route_record(self, sessionid: str, record: SessionRecord | None) -> str:
         """The queue that wakes the session whose stored record is ``record``."""
-        now = time.monotonic()
         if record is None:
             self._routes.pop(sessionid)
             raise SessionNotFound(f"no session {sessionid}")
         state = decode_snapshot(record.snapshot)
-        owner = None
+        if isinstance(state, PendingStart):  # not remembered: it may still become transient
+            return SHARED_QUEUE
         if isinstance(state, Transient):
-            owner = state.node
-        elif not isinstance(state, PendingStart):
-            # Affinity: the owner has the session in its cache (no restore on this event).
-            owner = self._store.owner_of(sessionid)
-            if owner is not None and not self.node_alive(owner, within_s=self._affinity_s):
-                owner = None
-        queue = SHARED_QUEUE
-        if owner is not None:
-            queue = node_queue(owner)
-            self._owner_of_queue[queue] = owner
-        if not isinstance(state, PendingStart):  # a pending start may still become transient
-            self._routes.put(sessionid, (queue, now + ROUTE_TTL_S))
+            return self._remember(sessionid, self._node_queue(state.node), persisted=False)
+        # Affinity: the owner has the session in its cache (no restore on this event).
+        owner = self._store.owner_of(sessionid)
+        queue = SHARED_QUEUE if owner is None else self._affinity_queue(owner)
+        return self._remember(sessionid, queue, persisted=True)
+
+    def _affinity_queue(self, owner: str) -> str:
+        """The owner's queue while it is alive, else the shared one."""
+        if not self.node_alive(owner, within_s=self._affinity_s):
+            return SHARED_QUEUE
+        return self._node_queue(owner)
+
+    def _node_queue(self, node: str) -> str:
+        queue = node_queue(node)
+        self._owner_of_queue[queue] = node
+        return queue
+
+    def _remember(self, sessionid: str, queue: str, *, persisted: bool) -> str:
+        self._routes.put(sessionid, Route(queue, time.monotonic() + ROUTE_TTL_S, persisted))
         return queue
 
     def _publish(self, queue: str, sessionids: list[str], delay_s: float = 0.0) -> None:

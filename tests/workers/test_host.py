@@ -18,8 +18,9 @@ from counting import Counting
 from procs import counter_doc
 from rig import Node, make_node
 
+import workers.orchestrator as orchestrator_module
 from orchestrion.config import Config, ScxmlConfig, WorkerConfig
-from orchestrion.errors import LeaseLost
+from orchestrion.errors import LeaseLost, SessionNotFound
 from persistence.contract import Lease, MailboxEntry, Store
 from persistence.memory import MemoryStore
 from persistence.redis_store import RedisStore
@@ -480,3 +481,22 @@ def test_the_safety_net_wakes_a_pending_session_on_one_read_of_its_record(store:
     a.orchestrator.waker.flush()
     assert [ids for _, ids in a.published] == [[sid]]
     assert counting.calls["read_session"] == 1
+
+
+def test_a_running_sessions_route_is_refreshed_from_its_owner_alone(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(orchestrator_module, "ROUTE_TTL_S", 0.0)  # every accept refreshes
+    counting = Counting(store)
+    a = make_node(counting, "a")  # type: ignore[arg-type]
+    sid = a.orchestrator.start_session(source=counter_doc())
+    a.host.drain(sid)
+    a.orchestrator.send_event(sid, "item", {"seq": 0}, event_id="e0")  # learns its kind
+    counting.calls.clear()
+    a.orchestrator.send_event(sid, "item", {"seq": 1}, event_id="e1")
+    assert (counting.calls["read_session"], counting.calls["owner_of"]) == (0, 1)
+    a.orchestrator.send_event(sid, "stop", event_id="stop")
+    a.host.drain(sid)
+    assert store.read_finished(sid) is not None
+    with pytest.raises(SessionNotFound):  # its end dropped its owner: the record is read
+        a.orchestrator.send_event(sid, "item", {"seq": 2}, event_id="e2")
