@@ -8,6 +8,10 @@ Firing re-reads the session: a session that was active since the scan is not rea
 
 Deadlines: ``created_at + max-lifetime`` and ``max(updated_at, pending wake-up) +
 idle-timeout``; a session waiting for its own delayed send is not idle before that send.
+
+A session's document never changes, nor do a document's limits: the scan remembers the
+sessions whose document has none and does not read their records again, so that thousands
+of idle sessions with no limits (the default) cost the scan their index entries only.
 A non-persisted session's record is not rewritten as it runs (its state lives in its
 worker's memory), so only its lifetime is limited, not its idleness.
 """
@@ -49,6 +53,9 @@ class Reaper:
         self._store = store
         self._control = control
         self._limits = LimitsByDocument(store, config)
+        # Sessions known to run a document with no limits, as of the last scan: the scan
+        # skips their records (and forgets the ones no node owns any more).
+        self._unlimited: set[str] = set()
 
     def deadline(self, record: SessionRecord) -> Deadline | None:
         """The earliest deadline of a session, or None when no limit applies."""
@@ -70,10 +77,17 @@ class Reaper:
     def scan(self, now: float, horizon_s: float) -> int:
         """Store a reap item for every session due by ``now + horizon_s``; return how many."""
         stored = 0
+        unlimited: set[str] = set()
         for node in self._store.nodes():
             for sessionid in self._store.sessions_of(node.node):
+                if sessionid in self._unlimited:
+                    unlimited.add(sessionid)
+                    continue
                 record = self._store.read_session(sessionid)
                 if record is None:
+                    continue
+                if not self._limits.limits(record.document_hash).any:
+                    unlimited.add(sessionid)
                     continue
                 deadline = self.deadline(record)
                 if deadline is None or deadline.at > now + horizon_s:
@@ -91,6 +105,7 @@ class Reaper:
                     )
                 )
                 stored += 1
+        self._unlimited = unlimited
         return stored
 
     def reap(self, item: ScheduleItem, now: float) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from counting import Counting
 from scheduler_fakes import ManualClock, RecordingControl, make_sweeper, scheduler_config
 
 from orchestrion.config import Config
@@ -186,3 +187,22 @@ def test_the_reaper_deadline_uses_the_earliest_limit() -> None:
     record = SessionRecord("s", "plain", "{}", 1, created_at=1000, updated_at=1050)
     deadline = reaper.deadline(record)
     assert deadline is not None and (deadline.at, deadline.reason) == (1080, "idle-timeout")
+
+
+def test_the_scan_reads_a_session_without_limits_once() -> None:
+    clock = ManualClock()
+    store = MemoryStore()
+    store.put_document("plain", PLAIN)
+    store.put_document("limited", LIMITED)
+    store.heartbeat("w1", clock.now)
+    counting = Counting(store)
+    reaper = Reaper(counting, RecordingControl(), scheduler_config().orchestration)  # type: ignore[arg-type]
+    for n in range(50):
+        add_session(store, f"idle-{n}", created=clock.now - 10, updated=clock.now - 10)
+    add_session(store, "limited", doc="limited", created=clock.now - 595, updated=clock.now)
+    assert reaper.scan(clock.now, horizon_s=10) == 1  # "limited" reaches 10 min in 5 s
+    assert counting.calls["read_session"] == 51
+    counting.calls.clear()
+    add_session(store, "new", created=clock.now, updated=clock.now)
+    assert reaper.scan(clock.advance(1), horizon_s=10) == 0  # "limited" is planned already
+    assert counting.calls["read_session"] == 2, "only the limited session and the new one"
