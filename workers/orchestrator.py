@@ -366,20 +366,30 @@ class Orchestrator:
         """Ask ``node`` for the live state of a non-persisted session it holds."""
         if not self.app.conf.result_backend or not self.node_alive(node):
             return None
-        result = self.app.send_task(QUERY_TASK, args=[sessionid], queue=node_queue(node))
+        backend = self.app.backend
+        # Not Celery's result waiting (AsyncResult.get): its Redis subscription is not
+        # thread-safe. The worker stores the answer; this thread polls for it.
+        sent = self.app.send_task(
+            QUERY_TASK, args=[sessionid], queue=node_queue(node), ignore_result=True
+        )
+        deadline = time.monotonic() + LIVE_QUERY_TIMEOUT_S
         try:
-            live: dict[str, Any] | None = result.get(
-                timeout=LIVE_QUERY_TIMEOUT_S, interval=LIVE_QUERY_POLL_S
-            )
-            return live
-        except Exception as exc:
-            log.warning("node %s did not answer a query of %s: %s", node, sessionid, exc)
+            while time.monotonic() < deadline:
+                try:
+                    meta = backend.get_task_meta(sent.id, cache=False)
+                except Exception:  # an answer being written, or the backend is down
+                    meta = {}
+                if meta.get("status") == "SUCCESS":
+                    live: dict[str, Any] | None = meta.get("result")
+                    return live
+                time.sleep(LIVE_QUERY_POLL_S)
+            log.warning("node %s did not answer a query of %s in time", node, sessionid)
             return None
         finally:
             try:
-                result.forget()
-            except Exception:  # an answer left behind expires with the result backend
-                log.debug("could not forget the query result of %s", sessionid)
+                backend.forget(sent.id)
+            except Exception:  # not there (yet): a late answer expires with the backend
+                log.debug("could not forget the query answer for %s", sessionid)
 
     def health(self) -> dict[str, Any]:
         """Store and broker alarms: ``{"ok": bool, "store": {...}, "broker": {...}}``."""
@@ -453,6 +463,8 @@ class Orchestrator:
                 queue=queue,
                 producer=producer,
                 countdown=delay_s or None,
+                # No result to wait for: no subscription to the result backend per message.
+                ignore_result=True,
             )
 
     def _ping_broker(self) -> None:

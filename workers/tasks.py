@@ -25,10 +25,12 @@ RETRY_BACKOFF_MAX_S = 30
 def register_tasks(app: Celery, host: SessionHost, waker: Waker) -> None:
     """Bind the tasks of ``app`` to ``host`` (one per worker process)."""
 
-    # Sent to the holder's own queue; an answer nobody waits for any more is not retried.
-    @app.task(name=QUERY_TASK, ignore_result=False, acks_late=False)  # type: ignore[untyped-decorator]
-    def query(sessionid: str) -> dict[str, Any] | None:
-        return host.query_transient(sessionid)
+    # Sent to the holder's own queue; a query nobody waits for any more is not retried. The
+    # answer is stored here and polled for by the asker: Celery's own result waiting
+    # subscribes on a Redis connection that its threads cannot share.
+    @app.task(name=QUERY_TASK, bind=True, ignore_result=True, acks_late=False)  # type: ignore[untyped-decorator]
+    def query(task: Any, sessionid: str) -> None:
+        task.backend.store_result(task.request.id, host.query_transient(sessionid), "SUCCESS")
 
     @app.task(name=WAKE_TASK, bind=True, max_retries=None, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def wake(task: Any, sessionids: list[str]) -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -192,6 +193,9 @@ def test_non_persisted_session_stays_on_its_worker_and_is_lost_with_it(
         return seen if len(seen) == 20 else None
 
     assert wait_for("the live data model", live_seen, redis_cluster) == list(range(20))
+    with ThreadPoolExecutor(8) as pool:  # API threads ask at once
+        answers = list(pool.map(lambda _: client.query(kept), range(16)))
+    assert all(answer["datamodel"]["seen"] == list(range(20)) for answer in answers)
     client.send_event(kept, "check", {"expect": ",".join(str(s) for s in range(20))})
     done = wait_for("the kept session", lambda: finished(client, kept), redis_cluster)
     assert done.final_state == "done", "all 20 events applied in order, in memory"
