@@ -369,12 +369,12 @@ class Orchestrator:
         backend = self.app.backend
         # Not Celery's result waiting (AsyncResult.get): its Redis subscription is not
         # thread-safe. The worker stores the answer; this thread polls for it.
+        answer_by = time.time() + LIVE_QUERY_TIMEOUT_S
         sent = self.app.send_task(
-            QUERY_TASK, args=[sessionid], queue=node_queue(node), ignore_result=True
+            QUERY_TASK, args=[sessionid, answer_by], queue=node_queue(node), ignore_result=True
         )
-        deadline = time.monotonic() + LIVE_QUERY_TIMEOUT_S
         try:
-            while time.monotonic() < deadline:
+            while time.time() < answer_by:
                 try:
                     meta = backend.get_task_meta(sent.id, cache=False)
                 except Exception:  # an answer being written, or the backend is down
@@ -388,7 +388,7 @@ class Orchestrator:
         finally:
             try:
                 backend.forget(sent.id)
-            except Exception:  # not there (yet): a late answer expires with the backend
+            except Exception:  # never answered
                 log.debug("could not forget the query answer for %s", sessionid)
 
     def health(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ is retried later, so a failure delays work and loses none.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Celery
@@ -20,6 +21,8 @@ from workers.wakeups import Waker
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF_MAX_S = 30
+LATE_ANSWER_MARGIN_S = 0.5
+"""A query answered later than this before its deadline is not answered (see ``query``)."""
 
 
 def register_tasks(app: Celery, host: SessionHost, waker: Waker) -> None:
@@ -29,8 +32,11 @@ def register_tasks(app: Celery, host: SessionHost, waker: Waker) -> None:
     # answer is stored here and polled for by the asker: Celery's own result waiting
     # subscribes on a Redis connection that its threads cannot share.
     @app.task(name=QUERY_TASK, bind=True, ignore_result=True, acks_late=False)  # type: ignore[untyped-decorator]
-    def query(task: Any, sessionid: str) -> None:
-        task.backend.store_result(task.request.id, host.query_transient(sessionid), "SUCCESS")
+    def query(task: Any, sessionid: str, answer_by: float) -> None:
+        answer = host.query_transient(sessionid)
+        # An answer the asker will not read (it gave up at answer_by) would never be removed.
+        if time.time() < answer_by - LATE_ANSWER_MARGIN_S:
+            task.backend.store_result(task.request.id, answer, "SUCCESS")
 
     @app.task(name=WAKE_TASK, bind=True, max_retries=None, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def wake(task: Any, sessionids: list[str]) -> None:
