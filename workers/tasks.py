@@ -26,19 +26,32 @@ LATE_ANSWER_MARGIN_S = 0.5
 
 
 def register_tasks(app: Celery, host: SessionHost, waker: Waker) -> None:
-    """Bind the tasks of ``app`` to ``host`` (one per worker process)."""
+    """Bind the tasks of ``app`` to ``host`` (one per worker process).
+
+    Neither task is shared: Celery adds a shared task to every app made later in the
+    process, still bound to this host.
+    """
 
     # Sent to the holder's own queue; a query nobody waits for any more is not retried. The
     # answer is stored here and polled for by the asker: Celery's own result waiting
     # subscribes on a Redis connection that its threads cannot share.
-    @app.task(name=QUERY_TASK, bind=True, ignore_result=True, acks_late=False)  # type: ignore[untyped-decorator]
+    @app.task(  # type: ignore[untyped-decorator]
+        name=QUERY_TASK, bind=True, ignore_result=True, acks_late=False, shared=False
+    )
     def query(task: Any, sessionid: str, answer_by: float) -> None:
         answer = host.query_transient(sessionid)
         # An answer the asker will not read (it gave up at answer_by) would never be removed.
         if time.time() < answer_by - LATE_ANSWER_MARGIN_S:
             task.backend.store_result(task.request.id, answer, "SUCCESS")
 
-    @app.task(name=WAKE_TASK, bind=True, max_retries=None, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    @app.task(  # type: ignore[untyped-decorator]
+        name=WAKE_TASK,
+        bind=True,
+        max_retries=None,
+        acks_late=True,
+        ignore_result=True,
+        shared=False,
+    )
     def wake(task: Any, sessionids: list[str]) -> None:
         failed: list[str] = []
         for sessionid in sessionids:
