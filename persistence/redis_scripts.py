@@ -13,7 +13,8 @@ from __future__ import annotations
 # it never needs escaping).
 
 # KEYS: record, lease. ARGV: version, fence ('' for none), the packed record.
-# Returns {'OK'}, {'N'} (identical rewrite), {'L', current fence} or {'V', stored version}.
+# Returns the status OK (a one-line reply: the common case costs the least to read), {'N'}
+# (identical rewrite), {'L', current fence} or {'V', stored version}.
 WRITE_SESSION = """
 if ARGV[2] ~= '' then
   local lease = redis.call('HMGET', KEYS[2], 'w', 'f')
@@ -37,7 +38,7 @@ if stored ~= version - 1 then
   return {'V', tostring(stored)}
 end
 redis.call('SET', KEYS[1], ARGV[3])
-return {'OK'}
+return redis.status_reply('OK')
 """
 
 # KEYS: record. ARGV: version.

@@ -223,6 +223,8 @@ class RedisStore(Store):
             [self._session_key("s", sid), self._session_key("l", sid)],
             [record.version, "" if fence is None else fence, pack_header(record) + record.snapshot],
         )
+        if result == "OK":
+            return
         if result[0] == "L":
             raise LeaseLost(
                 f"session {sid}: fence {fence} is not the current lease's ({result[1] or 'none'})"
