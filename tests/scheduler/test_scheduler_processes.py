@@ -181,7 +181,13 @@ def test_a_cron_survives_a_beat_restart_and_follows_its_missed_run_policy(
         # The first firing after the restart is the missed period's one run (its latest
         # occurrence); nothing else from that period runs. A retry of the occurrence the
         # killed beat was firing (ideal <= last_before) is not the period's run.
-        catch_up = [run for run in after if last_before < run[0] <= first_fired_at]
+        catch_up = sorted(run for run in after if last_before < run[0] <= first_fired_at)
+        if len(catch_up) == 2:
+            # The catch-up is the latest occurrence as of its sweep, a little before its
+            # recorded start: the next regular one may fall due in between and run on time.
+            (missed, _), (regular, regular_at) = catch_up
+            if regular == missed + 1 and regular_at - regular < 0.5:
+                catch_up.pop()
         assert len(catch_up) == 1, after
     else:
         config = load_config(None, beats.env).scheduler
