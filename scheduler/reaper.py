@@ -8,12 +8,12 @@ Firing re-reads the session: a session that was active since the scan is not rea
 
 Deadlines: ``created_at + max-lifetime`` and ``max(updated_at, pending wake-up) +
 idle-timeout``; a session waiting for its own delayed send is not idle before that send.
+A non-persisted session's record is not rewritten as it runs (its state lives in its
+worker's memory), so only its lifetime is limited, not its idleness.
 
 A session's document never changes, nor do a document's limits: the scan remembers the
 sessions whose document has none and does not read their records again, so that thousands
 of idle sessions with no limits (the default) cost the scan their index entries only.
-A non-persisted session's record is not rewritten as it runs (its state lives in its
-worker's memory), so only its lifetime is limited, not its idleness.
 """
 
 from __future__ import annotations

@@ -158,18 +158,7 @@ class SessionHost:
                 self._draining[sessionid] = True  # the running drain looks once more
                 return
             self._draining[sessionid] = False
-        try:
-            again = True
-            while again:
-                trust_cache = True
-                while self._drain_once(sessionid, trust_cache) is STALE:
-                    trust_cache = False  # a stale cached copy costs one round from the store
-                with self._draining_lock:
-                    again = self._draining[sessionid]
-                    self._draining[sessionid] = False
-        finally:
-            with self._draining_lock:
-                del self._draining[sessionid]
+        self._drain_claimed(sessionid)
 
     def query_transient(self, sessionid: str) -> dict[str, Any] | None:
         """The live configuration and data model of a non-persisted session held here
@@ -185,10 +174,34 @@ class SessionHost:
                 live = self._transient.get(sessionid)
             return None if live is None else live.session.query()
         finally:
-            with self._draining_lock:
-                again = self._draining.pop(sessionid)
-            if again:  # a wake-up came meanwhile and left the drain to this thread
-                self.drain(sessionid)
+            if not self._release_unless_woken(sessionid):
+                self._drain_claimed(sessionid)  # a wake-up came meanwhile and left it to us
+
+    def _drain_claimed(self, sessionid: str) -> None:
+        """Drain while this thread holds the session's claim in ``_draining``, until no
+        wake-up came during the last round; the claim is given up either way."""
+        released = False
+        try:
+            while not released:
+                trust_cache = True
+                while self._drain_once(sessionid, trust_cache) is STALE:
+                    trust_cache = False  # a stale cached copy costs one round from the store
+                released = self._release_unless_woken(sessionid)
+        finally:
+            if not released:
+                with self._draining_lock:
+                    del self._draining[sessionid]
+
+    def _release_unless_woken(self, sessionid: str) -> bool:
+        """Give up the claim, in the same step as seeing that no wake-up came while it was
+        held (a wake-up between the two would be left to a drain that already ended).
+        False: one came; the claim is kept, to look once more."""
+        with self._draining_lock:
+            if self._draining[sessionid]:
+                self._draining[sessionid] = False
+                return False
+            del self._draining[sessionid]
+            return True
 
     def close(self) -> None:
         """Give up the leases this node holds, so that other nodes need not wait them out."""
