@@ -160,14 +160,18 @@ class SessionHost:
             self._draining[sessionid] = False
         self._drain_claimed(sessionid)
 
-    def query_transient(self, sessionid: str) -> dict[str, Any] | None:
-        """The live configuration and data model of a non-persisted session held here
-        (None if this node does not hold it), read between two drains, never during one."""
+    def query_transient(self, sessionid: str, wait_until: float) -> dict[str, Any] | None:
+        """The live configuration and data model of a non-persisted session held here, read
+        between two drains, never during one. None if this node does not hold it, or if its
+        drains went on until ``wait_until`` (epoch s): a query must not hold a worker thread
+        longer than its asker waits."""
         while True:
             with self._draining_lock:
                 if sessionid not in self._draining:
                     self._draining[sessionid] = False
                     break
+            if time.time() >= wait_until:
+                return None
             time.sleep(QUERY_WAIT_S)
         try:
             with self._transient_lock:

@@ -39,8 +39,8 @@ def register_tasks(app: Celery, host: SessionHost, waker: Waker) -> None:
         name=QUERY_TASK, bind=True, ignore_result=True, acks_late=False, shared=False
     )
     def query(task: Any, sessionid: str, answer_by: float) -> None:
-        answer = host.query_transient(sessionid)
         # An answer the asker will not read (it gave up at answer_by) would never be removed.
+        answer = host.query_transient(sessionid, wait_until=answer_by - LATE_ANSWER_MARGIN_S)
         if time.time() < answer_by - LATE_ANSWER_MARGIN_S:
             task.backend.store_result(task.request.id, answer, "SUCCESS")
 

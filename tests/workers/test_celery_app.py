@@ -32,7 +32,7 @@ def test_other_brokers_have_no_live_queries_and_wake_ups_keep_no_results(tmp_pat
 
 
 class AnsweringHost:
-    def query_transient(self, sessionid: str) -> dict[str, object]:
+    def query_transient(self, sessionid: str, wait_until: float) -> dict[str, object]:
         return {"configuration": ["run"], "datamodel": {"asked": sessionid}}
 
 

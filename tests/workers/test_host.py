@@ -415,11 +415,12 @@ def test_a_live_query_waits_for_a_running_drain(store: Store) -> None:
     a = make_node(store, "a")
     sid = a.orchestrator.start_session(source=counter_doc(persist=False))
     a.host.drain(sid)
-    assert a.host.query_transient("not-here") is None
+    assert a.host.query_transient("not-here", time.time() + 10) is None
     with a.host._draining_lock:  # a drain of the session is running on another thread
         a.host._draining[sid] = False
     answers: list[Any] = []
-    asking = threading.Thread(target=lambda: answers.append(a.host.query_transient(sid)))
+    until = time.time() + 10
+    asking = threading.Thread(target=lambda: answers.append(a.host.query_transient(sid, until)))
     asking.start()
     time.sleep(0.2)
     assert answers == [], "the query must not read the session during a drain"
@@ -427,6 +428,20 @@ def test_a_live_query_waits_for_a_running_drain(store: Store) -> None:
         del a.host._draining[sid]
     asking.join(timeout=5)
     assert answers == [{"configuration": ["run"], "datamodel": {"seen": []}}]
+
+
+def test_a_live_query_gives_up_when_the_drains_outlast_its_asker(store: Store) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc(persist=False))
+    a.host.drain(sid)
+    with a.host._draining_lock:  # a drain that goes on and on
+        a.host._draining[sid] = False
+    started = time.monotonic()
+    assert a.host.query_transient(sid, time.time() + 0.3) is None
+    assert time.monotonic() - started < 2, "the worker thread is handed back"
+    with a.host._draining_lock:
+        assert a.host._draining[sid] is False, "the running drain keeps its claim"
+        del a.host._draining[sid]
 
 
 def test_a_wake_up_during_a_live_query_is_drained_after_it(
@@ -444,9 +459,15 @@ def test_a_wake_up_during_a_live_query_is_drained_after_it(
         return query()
 
     monkeypatch.setattr(session, "query", query_while_a_wake_up_comes)
-    assert a.host.query_transient(sid) == {"configuration": ["run"], "datamodel": {"seen": []}}
+    assert a.host.query_transient(sid, time.time() + 10) == {
+        "configuration": ["run"],
+        "datamodel": {"seen": []},
+    }
     monkeypatch.undo()
-    assert a.host.query_transient(sid) == {"configuration": ["run"], "datamodel": {"seen": [7]}}
+    assert a.host.query_transient(sid, time.time() + 10) == {
+        "configuration": ["run"],
+        "datamodel": {"seen": [7]},
+    }
 
 
 def test_events_accepted_after_the_end_are_dropped_with_the_lease(store: Store) -> None:
