@@ -24,6 +24,7 @@ from persistence.contract import Store
 from scheduler import items
 from scheduler.cron import CronSpec, run_sessionid
 from scheduler.schedules import create_cron, get_cron, schedule_start
+from scheduler.takeover import BEAT_ROLE
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +54,9 @@ TIMINGS = {
     "ORCHESTRION_SCHEDULER_CLAIM_TTL": "2",
     "ORCHESTRION_SCHEDULER_MAX_CLOCK_SKEW": "0.2",
     "ORCHESTRION_SCHEDULER_LOOKAHEAD": "1",
+    # Beats learn their peers at each heartbeat: until a beat has seen the other, it claims
+    # every item itself.
+    "ORCHESTRION_WORKER_HEARTBEAT_INTERVAL": "0.5",
 }
 
 
@@ -96,6 +100,22 @@ def wait_for(what: str, check: Callable[[], Any], beats: RecordingBeats, timeout
         time.sleep(0.1)
 
 
+def start_beats(beats: RecordingBeats, store: Store, count: int) -> list[int]:
+    """Start ``count`` beats and wait until every one has heart-beat once more after all
+    of them had: then each knows the others and claims only its share of early items."""
+    started = [beats.start() for _ in range(count)]
+
+    def beat_heartbeats() -> list[float]:
+        return [node.heartbeat_at for node in store.nodes() if node.info.get("role") == BEAT_ROLE]
+
+    wait_for("the beats' first heartbeats", lambda: len(beat_heartbeats()) == count, beats, 60)
+    all_seen = max(beat_heartbeats())
+    wait_for(
+        "a heartbeat of each beat after that", lambda: min(beat_heartbeats()) > all_seen, beats, 60
+    )
+    return started
+
+
 def started(beats: RecordingBeats) -> Counter[str]:
     return Counter(sid for op, sid, _, _ in beats.records() if op == "start")
 
@@ -123,8 +143,7 @@ def wait_until_drained(store: Store, beats: RecordingBeats) -> None:
 def test_1000_starts_due_together_fire_exactly_once_with_two_beats(
     beats: RecordingBeats, store: Store
 ) -> None:
-    beats.start()
-    beats.start()
+    start_beats(beats, store, 2)
     ids = schedule_starts(store, "s", 1000, first_in_s=3, over_s=2)
     wait_until_drained(store, beats)
     beats.stop()
@@ -137,8 +156,7 @@ def test_1000_starts_due_together_fire_exactly_once_with_two_beats(
 
 
 def test_a_beat_killed_mid_sweep_loses_nothing(beats: RecordingBeats, store: Store) -> None:
-    victim = beats.start()
-    beats.start()
+    victim, _ = start_beats(beats, store, 2)
     ids = schedule_starts(store, "k", 1000, first_in_s=2, over_s=3)
     # Kill once the victim has fired some: it holds claims on items it has not fired yet.
     wait_for("the victim to fire", lambda: len(beats.records_by_beat()[victim]) > 50, beats, 60)
