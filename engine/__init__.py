@@ -2,6 +2,7 @@
 
 from engine.document import load_document
 from engine.events import Event
+from engine.interpreter import child_ended_event
 from engine.model import Document
 from engine.session import Session, StepResult
 from orchestrion.errors import MacrostepLimitError, SnapshotError
@@ -13,5 +14,6 @@ __all__ = [
     "Session",
     "SnapshotError",
     "StepResult",
+    "child_ended_event",
     "load_document",
 ]

@@ -55,6 +55,23 @@ class ActiveInvoke:
     index: int
 
 
+def child_ended_event(sessionid: str, invokeid: str, reason: str) -> Event:
+    """What a parent receives when child ``sessionid`` ended without reaching a top-level
+    ``<final>`` and not at the parent's request (terminated, failed, lost with its node).
+
+    SCXML leaves this case open; platform-specific errors are named ``error.platform``.
+    The name ends with the invokeid, as ``done.invoke.<invokeid>`` does.
+    """
+    return Event(
+        f"error.platform.invoke.{invokeid}",
+        type="external",
+        origin=f"#_scxml_{sessionid}",
+        origintype=SCXML_TYPE,
+        invokeid=invokeid,
+        data={"sessionid": sessionid, "reason": reason},
+    )
+
+
 class Interpreter:
     """One session's running interpreter: configuration, queues, history, invokes.
 
@@ -160,12 +177,19 @@ class Interpreter:
         while self.pending and self.pending[0].due <= now:
             self.deliver(heapq.heappop(self.pending))
 
-    def terminate(self, now: float) -> None:
-        """Stop the session as if cancelled: exit every state, cancel children."""
+    def terminate(self, now: float, reason: str | None = None) -> None:
+        """Stop the session as if cancelled: exit every state, cancel children.
+
+        ``reason`` is given when something other than the parent stopped it: the parent, if
+        any, is then told (it would otherwise wait for a ``done.invoke`` forever).
+        """
         self.now = now
         if self.running:
             self.running = False
             self.exit_interpreter()
+            if reason is not None and self.parent is not None and self.invokeid is not None:
+                event = child_ended_event(self.sessionid, self.invokeid, reason)
+                self.effects.append(SendToSession(self.parent, event))
 
     # -- mainEventLoop, the internal part -------------------------------------------------
     def macrostep(self) -> None:

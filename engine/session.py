@@ -173,9 +173,12 @@ class Session:
             processed += 1
         return self._result()
 
-    def terminate(self, now: float) -> StepResult:
-        """Exit every state (running ``<onexit>``) and cancel every child."""
-        self._interp.terminate(now)
+    def terminate(self, now: float, reason: str | None = None) -> StepResult:
+        """Exit every state (running ``<onexit>``) and cancel every child.
+
+        Give ``reason`` unless the parent asked for it: the parent is then told why.
+        """
+        self._interp.terminate(now, reason)
         return self._result()
 
     def _result(self) -> StepResult:

@@ -29,6 +29,9 @@ class TerminateRequest:
     reason: str
 
 
+# The reason a parent gives when it leaves its invoking state; any other reason is told to it.
+CANCELLED_BY_PARENT = "cancelled"
+
 MailboxItem = Event | TerminateRequest
 
 
@@ -99,9 +102,15 @@ class PendingStart:
 
 @dataclass(frozen=True)
 class Transient:
-    """A non-persisted session: its state lives only in ``node``'s memory."""
+    """A non-persisted session: its state lives only in ``node``'s memory.
+
+    ``parent``/``invokeid`` are kept for the one thing the store must still know if that
+    memory is lost: which parent to tell.
+    """
 
     node: str
+    parent: str | None = None
+    invokeid: str | None = None
 
 
 def encode_pending(start: PendingStart) -> str:
@@ -117,8 +126,15 @@ def encode_pending(start: PendingStart) -> str:
     )
 
 
-def encode_transient(node: str) -> str:
-    return json.dumps({MARKER: "transient", "node": node})
+def encode_transient(marker: Transient) -> str:
+    return json.dumps(
+        {
+            MARKER: "transient",
+            "node": marker.node,
+            "parent": marker.parent,
+            "invokeid": marker.invokeid,
+        }
+    )
 
 
 def decode_snapshot(text: str) -> PendingStart | Transient | dict[str, Any]:
@@ -134,5 +150,23 @@ def decode_snapshot(text: str) -> PendingStart | Transient | dict[str, Any]:
             persist=raw["persist"],
         )
     if kind == "transient":
-        return Transient(raw["node"])
+        return Transient(raw["node"], raw.get("parent"), raw.get("invokeid"))
     return raw
+
+
+def invoked_by(snapshot_text: str) -> tuple[str, str] | None:
+    """The parent session and invokeid of a record's session, if ``<invoke>`` started it.
+
+    Reads what it can of a snapshot that may be corrupt (the session is failing).
+    """
+    try:
+        state = decode_snapshot(snapshot_text)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if isinstance(state, dict):
+        parent, invokeid = state.get("parent"), state.get("invokeid")
+    else:
+        parent, invokeid = state.parent, state.invokeid
+    if isinstance(parent, str) and isinstance(invokeid, str):
+        return parent, invokeid
+    return None

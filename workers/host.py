@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from engine import Session
+from engine import Session, child_ended_event
 from engine.datamodel import create as create_datamodel
 from engine.datamodel.base import DataModel
-from engine.effects import Effect
+from engine.effects import Effect, SendToSession
 from engine.ioprocessor import BASICHTTP_TYPE
 from orchestrion.config import Config, ScxmlConfig
 from orchestrion.errors import (
@@ -40,6 +40,7 @@ from orchestrion.errors import (
 from persistence.contract import FinishedSession, Lease, MailboxEntry, SessionRecord, Store
 from workers.cache import LiveSession, SessionCache
 from workers.codec import (
+    CANCELLED_BY_PARENT,
     PendingStart,
     TerminateRequest,
     Transient,
@@ -47,6 +48,7 @@ from workers.codec import (
     decode_snapshot,
     encode_effect,
     encode_transient,
+    invoked_by,
 )
 from workers.documents import DocumentCache
 from workers.held_leases import HeldLeases
@@ -250,7 +252,7 @@ class SessionHost:
             # Running it again cannot help (an endless loop, a corrupt snapshot, a lost
             # document): end it, so that its mailbox stops being retried forever.
             log.error("session %s cannot run and is ended: %s", sessionid, exc)
-            self._finish(sessionid, None, "failed")
+            self._end_abnormally(sessionid, "failed", self._store.read_session(sessionid))
             return None
         except BaseException:
             # Whatever failed (the store, this thread), the next drain starts afresh.
@@ -383,7 +385,7 @@ class SessionHost:
             marked = SessionRecord(
                 sessionid,
                 record.document_hash,
-                encode_transient(self._node),
+                encode_transient(Transient(self._node, start.parent, start.invokeid)),
                 record.version + 1,
                 record.applied_seq,
                 (),
@@ -414,7 +416,7 @@ class SessionHost:
             return
         # Its worker died (or restarted): the state was never stored, as with ORS.
         log.warning("non-persisted session %s was lost with node %s", record.sessionid, marker.node)
-        self._finish(record.sessionid, None, "lost")
+        self._end_abnormally(record.sessionid, "lost", record)
 
     # -- running ----------------------------------------------------------------------------
     def _apply(
@@ -427,7 +429,8 @@ class SessionHost:
             if isinstance(item, TerminateRequest):
                 if queued:
                     batch.add(session.run(now))
-                batch.add(session.terminate(now))
+                told = None if item.reason == CANCELLED_BY_PARENT else item.reason
+                batch.add(session.terminate(now, told))
                 batch.status = "final"
                 batch.end_reason = item.reason
                 break
@@ -503,6 +506,16 @@ class SessionHost:
         self._leases.forget(sessionid)
         with self._transient_lock:
             self._transient.pop(sessionid, None)
+
+    def _end_abnormally(self, sessionid: str, reason: str, record: SessionRecord | None) -> None:
+        """End a session that cannot run on. Its parent, if any, is told first (it would
+        wait forever): a crash in between tells it again, under the same event id."""
+        parent = invoked_by(record.snapshot) if record is not None else None
+        if parent is not None:
+            parent_sessionid, invokeid = parent
+            told = SendToSession(parent_sessionid, child_ended_event(sessionid, invokeid, reason))
+            self._outbox.carry_out(sessionid, f"{sessionid}:ended", told)
+        self._finish(sessionid, None, reason)
 
     def _clear_after_end(self, sessionid: str) -> None:
         """Drop what came after the session ended: events the facade accepted while it

@@ -14,10 +14,10 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from engine.effects import CancelChild, Log, SendToSession, SendToUrl, StartChild
+from engine.effects import CancelChild, Effect, Log, SendToSession, SendToUrl, StartChild
 from engine.events import Event
 from orchestrion.errors import DocumentError, SessionNotFound
-from workers.codec import MailboxItem, TerminateRequest, decode_effect
+from workers.codec import CANCELLED_BY_PARENT, MailboxItem, TerminateRequest, decode_effect
 from workers.http_send import HttpSender, HttpSendError
 
 log = logging.getLogger("orchestrion.session")
@@ -56,10 +56,10 @@ class Outbox:
 
     def dispatch(self, sessionid: str, version: int, effects: Sequence[str]) -> None:
         for index, text in enumerate(effects):
-            self._dispatch_one(sessionid, effect_id(sessionid, version, index), text)
+            self.carry_out(sessionid, effect_id(sessionid, version, index), decode_effect(text))
 
-    def _dispatch_one(self, sessionid: str, eid: str, text: str) -> None:
-        effect = decode_effect(text)
+    def carry_out(self, sessionid: str, eid: str, effect: Effect) -> None:
+        """Carry out one effect of session ``sessionid``; ``eid`` makes a repeat a no-op."""
         if isinstance(effect, SendToSession):
             try:
                 self._delivery.post(effect.sessionid, effect.event, event_id=eid)
@@ -85,7 +85,9 @@ class Outbox:
                 )
         elif isinstance(effect, CancelChild):
             with contextlib.suppress(SessionNotFound):  # the child already ended
-                self._delivery.post(effect.sessionid, TerminateRequest("cancelled"), event_id=eid)
+                self._delivery.post(
+                    effect.sessionid, TerminateRequest(CANCELLED_BY_PARENT), event_id=eid
+                )
         elif isinstance(effect, Log):
             log.info(
                 "session %s: %s%s",

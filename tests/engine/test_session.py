@@ -177,6 +177,32 @@ def test_terminate_runs_onexit_and_ends_the_session() -> None:
     assert result.effects == [Log("bye", None)]
 
 
+def test_a_child_stopped_by_anyone_but_its_parent_tells_its_parent_why() -> None:
+    doc = load_document(f"""{HEAD}><state id="a"/></scxml>""")
+    told = Session.create(doc, "kid", parent="mum", invokeid="inv")
+    told.start(0.0)
+    result = told.terminate(1.0, "max-lifetime")
+    assert result.effects == [
+        SendToSession(
+            "mum",
+            Event(
+                "error.platform.invoke.inv",
+                type="external",
+                origin="#_scxml_kid",
+                origintype="http://www.w3.org/TR/scxml/#SCXMLEventProcessor",
+                invokeid="inv",
+                data={"sessionid": "kid", "reason": "max-lifetime"},
+            ),
+        )
+    ]
+    cancelled = Session.create(doc, "kid", parent="mum", invokeid="inv")
+    cancelled.start(0.0)
+    assert cancelled.terminate(1.0).effects == []  # its parent asked: nothing to tell
+    orphan = Session.create(doc, "top")
+    orphan.start(0.0)
+    assert orphan.terminate(1.0, "terminated").effects == []
+
+
 def test_an_endless_macrostep_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Interpreter, "max_microsteps", 1000)
     doc = load_document(

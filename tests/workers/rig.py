@@ -7,6 +7,7 @@ hosts itself, so it decides which node runs what and when.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrion.config import Config, OrchestrationConfig
@@ -29,7 +30,12 @@ class Node:
     published: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
-def make_node(store: Store, name: str, config: Config | None = None) -> Node:
+def make_node(
+    store: Store,
+    name: str,
+    config: Config | None = None,
+    node_alive: Callable[[str], bool] = lambda node: True,
+) -> Node:
     base = config or Config()
     config = dataclasses.replace(
         base, orchestration=OrchestrationConfig(sessionid_with_nodeid=False, node_id=name)
@@ -48,7 +54,7 @@ def make_node(store: Store, name: str, config: Config | None = None) -> Node:
         cache=cache,
         outbox=Outbox(orchestrator),
         waker=orchestrator.waker,
-        node_alive=lambda node: True,
+        node_alive=node_alive,
         route_of=orchestrator.route_of,
     )
     return Node(name, orchestrator, cache, host, published)

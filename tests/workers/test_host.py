@@ -521,3 +521,130 @@ def test_a_running_sessions_route_is_refreshed_from_its_owner_alone(
     assert store.read_finished(sid) is not None
     with pytest.raises(SessionNotFound):  # its end dropped its owner: the record is read
         a.orchestrator.send_event(sid, "item", {"seq": 2}, event_id="e2")
+
+
+def parent_of_a_child(child_persist: bool) -> str:
+    """A parent that invokes ``kid`` and records how it ended; the child tells it its id,
+    then loops forever on ``loop``."""
+    return f"""<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+           datamodel="ecmascript" initial="waiting" _persist="true">
+      <datamodel><data id="kid" expr="''"/><data id="ended" expr="null"/></datamodel>
+      <state id="waiting">
+        <invoke id="kid" type="scxml"><content>
+          <scxml version="1.0" datamodel="ecmascript" initial="work"
+                 _persist="{str(child_persist).lower()}">
+            <state id="work">
+              <onentry>
+                <send target="#_parent" event="ready"><param name="sid" expr="_sessionid"/></send>
+              </onentry>
+              <transition event="loop" target="b"/>
+            </state>
+            <state id="b"><transition target="c"/></state>
+            <state id="c"><transition target="b"/></state>
+          </scxml>
+        </content></invoke>
+        <transition event="ready"><assign location="kid" expr="_event.data.sid"/></transition>
+        <transition event="error.platform.invoke.kid" target="told">
+          <assign location="ended"
+                  expr="{{name: _event.name, invokeid: _event.invokeid, data: _event.data}}"/>
+        </transition>
+        <transition event="done.invoke.kid" target="done"/>
+        <transition event="leave" target="left"/>
+      </state>
+      <state id="told"/>
+      <state id="done"/>
+      <state id="left"/>
+    </scxml>"""
+
+
+def run_until_quiet(*nodes: Node) -> None:
+    """Drain every woken session on the node its wake-up was sent to (the first node for
+    the shared queue), until no session is woken."""
+    by_queue = {node_queue(node.name): node for node in nodes}
+    for _ in range(100):
+        for node in nodes:
+            node.orchestrator.waker.flush()
+        woken = [(queue, sid) for node in nodes for queue, ids in node.published for sid in ids]
+        for node in nodes:
+            node.published.clear()
+        if not woken:
+            return
+        for queue, sid in woken:
+            by_queue.get(queue, nodes[0]).host.drain(sid)
+    raise AssertionError("the sessions kept waking each other")
+
+
+def started_child(node: Node, child_persist: bool) -> tuple[str, str]:
+    parent = node.orchestrator.start_session(source=parent_of_a_child(child_persist))
+    node.host.drain(parent)
+    run_until_quiet(node)
+    kid: str = node.orchestrator.query(parent)["datamodel"]["kid"]
+    assert kid and node.orchestrator.query(kid)["status"] == "running"
+    return parent, kid
+
+
+def told_parent(node: Node, parent: str) -> Any:
+    state = node.orchestrator.query(parent)
+    assert state["configuration"] == ["told"], state
+    return state["datamodel"]["ended"]
+
+
+@pytest.mark.parametrize("child_persist", [True, False])
+def test_a_parent_is_told_when_its_child_is_terminated(store: Store, child_persist: bool) -> None:
+    a = make_node(store, "a")
+    parent, kid = started_child(a, child_persist)
+    a.orchestrator.terminate(kid, reason="max-lifetime")
+    run_until_quiet(a)
+    assert told_parent(a, parent) == {
+        "name": "error.platform.invoke.kid",
+        "invokeid": "kid",
+        "data": {"sessionid": kid, "reason": "max-lifetime"},
+    }
+
+
+@pytest.mark.parametrize("child_persist", [True, False])
+def test_a_parent_is_told_when_its_child_fails(
+    store: Store, child_persist: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.interpreter import Interpreter
+
+    monkeypatch.setattr(Interpreter, "max_microsteps", 200)
+    a = make_node(store, "a")
+    parent, kid = started_child(a, child_persist)
+    a.orchestrator.send_event(kid, "loop")
+    run_until_quiet(a)
+    assert told_parent(a, parent)["data"] == {"sessionid": kid, "reason": "failed"}
+    assert a.orchestrator.query(kid)["status"] == "finished"
+
+
+def test_a_parent_is_told_when_its_non_persisted_child_is_lost_with_its_node(
+    store: Store,
+) -> None:
+    short_leases = Config(worker=WorkerConfig(lease_ttl=0.2))
+    a = make_node(store, "a", short_leases, node_alive=lambda node: node != "b")
+    b = make_node(store, "b", short_leases)
+    parent = a.orchestrator.start_session(source=parent_of_a_child(child_persist=False))
+    a.host.drain(parent)
+    a.orchestrator.waker.flush()
+    kid = next(sid for _, ids in a.published for sid in ids if sid != parent)
+    a.published.clear()
+    b.host.drain(kid)  # the child lives on b, which then dies
+    run_until_quiet(a, b)
+    time.sleep(0.3)  # b's lease on the child expires with b
+    a.orchestrator.send_event(kid, "anything")
+    a.orchestrator.waker.flush()
+    a.published.clear()
+    a.host.drain(kid)  # a finds the child's node dead
+    run_until_quiet(a)
+    assert told_parent(a, parent)["data"] == {"sessionid": kid, "reason": "lost"}
+
+
+def test_a_child_its_parent_cancels_does_not_tell_it(store: Store) -> None:
+    a = make_node(store, "a")
+    parent, kid = started_child(a, child_persist=True)
+    a.orchestrator.send_event(parent, "leave")
+    run_until_quiet(a)
+    finished = store.read_finished(kid)
+    assert finished is not None and finished.reason == "cancelled"
+    names = [json.loads(entry.payload)["event"]["name"] for entry in store.read_mailbox(parent, 0)]
+    assert names == ["ready", "leave"]
