@@ -30,8 +30,9 @@ class SessionControl(Protocol):
     def terminate(self, sessionid: str, *, reason: str = "terminated") -> None:
         """Terminate the session; ``reason`` ends up in its finished record and log."""
 
-    def wake(self, sessionid: str) -> None:
-        """Have a worker run the session (due delayed sends, pending events, re-owning)."""
+    def wake(self, sessionid: str) -> bool:
+        """Have a worker run the session (due delayed sends, pending events, re-owning);
+        return False, and do nothing, for an unknown or ended session."""
 
     def wake_if_pending(self, sessionid: str) -> bool:
         """Wake the session if it has work no worker did yet (a pending start, events not

@@ -131,9 +131,8 @@ class Handlers:
             self._store.remove_schedule(item.item_id)
             self._control.wake_if_pending(sessionid)
             return Outcome.KEPT
-        if self._store.read_session(sessionid) is None:
+        if not self._control.wake(sessionid):
             return Outcome.DONE  # ended: nobody will run it any more
-        self._control.wake(sessionid)
         # The worker that runs the session rewrites or removes the item; until then the
         # claim holds it, and if no worker does it in claim_ttl it is fired again.
         return Outcome.KEPT

@@ -99,7 +99,6 @@ class Orchestrator:
         self.waker = Waker(store, self._publish, grace_s=config.worker.lease_ttl)
         self._routes: BoundedMap[str, Route] = BoundedMap(ROUTE_CACHE_SIZE)
         self._nodes_lock = threading.Lock()
-        self._owner_of_queue: dict[str, str] = {}
         self._heartbeats: dict[str, float] = {}
         self._nodes_read_at = 0.0
         # Routing to a dead owner only delays (the safety net recovers): be quick to give up.
@@ -277,22 +276,21 @@ class Orchestrator:
             return
         self.post(sessionid, TerminateRequest(reason), event_id=f"terminate:{reason}")
 
-    def wake(self, sessionid: str) -> None:
+    def wake(self, sessionid: str) -> bool:
         """Have a worker look at the session now: due delayed sends, pending events, takeover.
 
         The scheduler calls it for due ``wakeup``-kind items and for the sessions of a dead
-        node (after their leases expired). A no-op for an unknown session.
+        node (after their leases expired). False, and a no-op, for an unknown session.
         """
-        self._wake(sessionid, self._store.read_session(sessionid))
+        return self._wake(sessionid, self._store.read_session(sessionid))
 
-    def _wake(self, sessionid: str, record: SessionRecord | None) -> None:
+    def _wake(self, sessionid: str, record: SessionRecord | None) -> bool:
         try:
             queue = self._route_record(sessionid, record)
         except SessionNotFound:
-            return
-        if queue != SHARED_QUEUE and not self.node_alive(self._owner_of_queue[queue]):
-            queue = SHARED_QUEUE  # its node died: any worker declares the session lost
+            return False
         self.waker.wake(sessionid, queue)
+        return True
 
     def wake_if_pending(self, sessionid: str) -> bool:
         """Wake the session if a worker still has to run its start or apply accepted events.
@@ -434,7 +432,9 @@ class Orchestrator:
         if isinstance(state, PendingStart):  # not remembered: it may still become transient
             return SHARED_QUEUE
         if isinstance(state, Transient):
-            return self._remember(sessionid, self._node_queue(state.node), persisted=False)
+            if not self.node_alive(state.node):
+                return SHARED_QUEUE  # its node died: any worker declares the session lost
+            return self._remember(sessionid, node_queue(state.node), persisted=False)
         # Affinity: the owner has the session in its cache (no restore on this event).
         owner = self._store.owner_of(sessionid)
         queue = SHARED_QUEUE if owner is None else self._affinity_queue(owner)
@@ -444,12 +444,7 @@ class Orchestrator:
         """The owner's queue while it is alive, else the shared one."""
         if not self.node_alive(owner, within_s=self._affinity_s):
             return SHARED_QUEUE
-        return self._node_queue(owner)
-
-    def _node_queue(self, node: str) -> str:
-        queue = node_queue(node)
-        self._owner_of_queue[queue] = node
-        return queue
+        return node_queue(owner)
 
     def _remember(self, sessionid: str, queue: str, *, persisted: bool) -> str:
         self._routes.put(sessionid, Route(queue, time.monotonic() + ROUTE_TTL_S, persisted))

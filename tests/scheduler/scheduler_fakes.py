@@ -66,8 +66,11 @@ class RecordingControl:
         if sessionid in self.missing:
             raise SessionNotFound(sessionid)
 
-    def wake(self, sessionid: str) -> None:
+    def wake(self, sessionid: str) -> bool:
+        if sessionid in self.missing:
+            return False
         self._record("wake", sessionid)
+        return True
 
     def wake_if_pending(self, sessionid: str) -> bool:
         if sessionid in self.missing:  # ended: nothing is pending
@@ -107,8 +110,9 @@ class FileRecordingControl:
     def terminate(self, sessionid: str, *, reason: str = "terminated") -> None:
         self._write("terminate", sessionid, None)
 
-    def wake(self, sessionid: str) -> None:
+    def wake(self, sessionid: str) -> bool:
         self._write("wake", sessionid, None)
+        return True
 
     def wake_if_pending(self, sessionid: str) -> bool:
         self._write("wake", sessionid, None)

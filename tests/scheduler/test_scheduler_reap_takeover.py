@@ -22,7 +22,7 @@ from scheduler.limits import (
 )
 from scheduler.reaper import Reaper
 from scheduler.takeover import Takeover
-from workers.codec import encode_transient
+from workers.codec import Transient, encode_transient
 
 PLAIN = (
     '<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="a">'
@@ -133,7 +133,11 @@ def test_document_overrides_win_and_transient_sessions_are_not_reaped_for_idlene
     add_session(store, "limited-old", doc="limited", created=now - 700, updated=now)
     add_session(store, "limited-idle", doc="limited", created=now - 100, updated=now - 100)
     add_session(
-        store, "transient", created=now - 100, updated=now - 100, snapshot=encode_transient("w1")
+        store,
+        "transient",
+        created=now - 100,
+        updated=now - 100,
+        snapshot=encode_transient(Transient("w1")),
     )
     run_scan(store, sweeper, clock)
     assert {c.sessionid for c in control.ops("terminate")} == {"limited-old"}

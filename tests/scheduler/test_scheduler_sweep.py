@@ -97,12 +97,12 @@ def test_a_wakeup_rewritten_by_the_worker_while_firing_keeps_its_new_time() -> N
     store, clock = MemoryStore(), ManualClock()
     control = RecordingControl()
     sweeper = make_sweeper(store, control, clock)
-    _store_session(store, "s1")
     store.put_schedule(items.wakeup_item("s1", clock.now))
     later = clock.now + 60
 
-    def worker_runs_and_reschedules(sessionid: str) -> None:
+    def worker_runs_and_reschedules(sessionid: str) -> bool:
         store.put_schedule(items.wakeup_item(sessionid, later))
+        return True
 
     control.wake = worker_runs_and_reschedules  # type: ignore[method-assign]
     cycle(sweeper, now=clock.now)
@@ -143,7 +143,6 @@ def test_a_wakeup_wakes_and_stays_claimed_for_the_worker_to_rewrite() -> None:
     control = RecordingControl()
     config = scheduler_config(claim_ttl=10.0)
     sweeper = make_sweeper(store, control, clock, config=config)
-    _store_session(store, "s1")
     store.put_schedule(items.wakeup_item("s1", clock.now))
     cycle(sweeper, now=clock.now)
     assert [call.sessionid for call in control.ops("wake")] == ["s1"]

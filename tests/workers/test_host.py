@@ -24,7 +24,7 @@ from orchestrion.errors import LeaseLost, SessionNotFound
 from persistence.contract import Lease, MailboxEntry, Store
 from persistence.memory import MemoryStore
 from persistence.redis_store import RedisStore
-from workers.celery_app import node_queue
+from workers.celery_app import SHARED_QUEUE, node_queue
 
 PINGER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
        datamodel="ecmascript" initial="idle" _persist="true">
@@ -648,3 +648,18 @@ def test_a_child_its_parent_cancels_does_not_tell_it(store: Store) -> None:
     assert finished is not None and finished.reason == "cancelled"
     names = [json.loads(entry.payload)["event"]["name"] for entry in store.read_mailbox(parent, 0)]
     assert names == ["ready", "leave"]
+
+
+def test_wake_ups_of_a_non_persisted_session_whose_node_died_go_to_any_worker(
+    store: Store,
+) -> None:
+    a = make_node(store, "a")
+    sid = a.orchestrator.start_session(source=counter_doc(persist=False))
+    a.host.drain(sid)  # it lives on a from now on
+    store.heartbeat("a", time.time())
+    assert make_node(store, "b").orchestrator.route_of(sid) == node_queue("a")
+    store.heartbeat("a", time.time() - 3600)
+    c = make_node(store, "c")
+    assert c.orchestrator.route_of(sid) == SHARED_QUEUE  # where a worker declares it lost
+    assert c.orchestrator.wake(sid)
+    assert not c.orchestrator.wake("no-such-session")
