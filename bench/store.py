@@ -221,7 +221,7 @@ def run(subject: Subject, sessions: int, updates: int) -> list[tuple[str, Timing
     def sweep() -> None:
         for item in store.due_schedules(until=1e6, now=2e6 - 1e3, limit=100):
             if item.item_id.startswith(prefix) and store.claim_schedule(
-                item.item_id, "bench", 30, 2e6 - 1e3
+                item, "bench", 30, 2e6 - 1e3
             ):
                 claimed.append(item.item_id)
 

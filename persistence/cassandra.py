@@ -344,8 +344,11 @@ class CassandraStore(Store):
     def due_schedules(self, until: float, now: float, limit: int = 1000) -> list[ScheduleItem]:
         return self._schedules.due(until, now, limit)
 
-    def claim_schedule(self, item_id: str, claimant: str, ttl_s: float, now: float) -> bool:
-        return self._schedules.claim(item_id, claimant, ttl_s, now)
+    def claim_schedule(self, item: ScheduleItem, claimant: str, ttl_s: float, now: float) -> bool:
+        return self._schedules.claim(item, claimant, ttl_s, now)
+
+    def replace_schedule(self, current: ScheduleItem, new: ScheduleItem | None) -> bool:
+        return self._schedules.replace(current, new)
 
     def list_schedules(self, kind: str | None = None, limit: int = 1000) -> list[ScheduleItem]:
         return self._schedules.by_kind(kind, limit)

@@ -1,10 +1,11 @@
 """Schedule items on Cassandra: by id, by due-time bucket, by kind (see ``cassandra_schema``).
 
-The item's row in ``schedules`` is the truth and holds the claim (claimed with a
-lightweight transaction, ``claim_until`` 0 meaning unclaimed). ``schedule_due`` and
-``schedule_kinds`` are indexes written with it in one logged batch; they carry the item's
-fields so that a scan needs no second read, and ``schedule_due`` also mirrors the claim so
-that claimed items are skipped. ``schedule_buckets`` lists the buckets that may hold items:
+The item's row in ``schedules`` is the truth and holds the claim (``claim_until`` 0 meaning
+unclaimed). ``schedule_due`` and ``schedule_kinds`` are indexes written with it in one
+logged batch; they carry the item's fields so that a scan needs no second read, and
+``schedule_due`` also mirrors the claim so that claimed items are skipped. A claim or a
+replace is a lightweight transaction on the item's row, conditional on the item's fields
+(so it needs no read first). ``schedule_buckets`` lists the buckets that may hold items:
 a scan reads that one small partition, then only the buckets due by ``until``, and drops
 the markers of old buckets it finds empty.
 """
@@ -22,7 +23,6 @@ from persistence.cassandra_schema import BUCKET_S, SCHEDULE_SHARDS
 from persistence.codec import dumps
 from persistence.contract import ScheduleItem
 
-_CLAIM_ATTEMPTS = 5
 _EMPTY_BUCKET_AGE_S = 60.0
 """A bucket found empty loses its marker only when it ended this long ago (by the clock),
 so that a put racing with the scan into a current bucket is never missed."""
@@ -33,10 +33,16 @@ _WRITE_ITEM = (
     " VALUES (?, ?, ?, ?, null, 0)"
 )
 _DROP_ITEM = "DELETE FROM {ks}.schedules WHERE item_id = ?"
+_IS_ITEM = "due_at = ? AND kind = ? AND payload = ?"
 _CLAIM = (
     "UPDATE {ks}.schedules SET claimant = ?, claim_until = ? WHERE item_id = ?"
-    " IF claim_until <= ? AND due_at = ?"
+    f" IF claim_until <= ? AND {_IS_ITEM}"
 )
+_REPLACE_ITEM = (
+    "UPDATE {ks}.schedules SET due_at = ?, kind = ?, payload = ?, claimant = null,"
+    f" claim_until = 0 WHERE item_id = ? IF {_IS_ITEM}"
+)
+_DROP_ITEM_IF = f"DELETE FROM {{ks}}.schedules WHERE item_id = ? IF {_IS_ITEM}"
 _ADD_DUE = (
     "INSERT INTO {ks}.schedule_due (bucket, shard, due_at, item_id, kind, payload, claim_until)"
     " VALUES (?, ?, ?, ?, ?, ?, 0)"
@@ -81,6 +87,33 @@ def _sort_key(item: ScheduleItem) -> tuple[float, str]:
     return (item.due_at, item.item_id)
 
 
+def _due_key(item: ScheduleItem) -> tuple[int, int, float, str]:
+    return (bucket_of(item.due_at), shard_of(item.item_id), item.due_at, item.item_id)
+
+
+def _index_changes(old: ScheduleItem | None, new: ScheduleItem | None) -> list[Write]:
+    """The index writes that move an item from ``old`` to ``new`` (None: absent)."""
+    writes: list[Write] = []
+    # A delete and an insert of the same row in one batch share a timestamp, and the
+    # delete would win: drop the old index rows only when they are other rows.
+    if old is not None:
+        shard = shard_of(old.item_id)
+        if new is None or old.due_at != new.due_at:
+            writes.append((_DROP_DUE, _due_key(old)))
+        if new is None or (old.kind, old.due_at) != (new.kind, new.due_at):
+            writes.append((_DROP_KIND, (old.kind, shard, old.due_at, old.item_id)))
+    if new is not None:
+        shard = shard_of(new.item_id)
+        payload = dumps(new.payload)
+        writes += [
+            (_ADD_DUE, (*_due_key(new), new.kind, payload)),
+            (_ADD_BUCKET, (bucket_of(new.due_at),)),
+            (_ADD_KIND, (new.kind, shard, new.due_at, new.item_id, payload)),
+            (_ADD_KIND_NAME, (new.kind,)),
+        ]
+    return writes
+
+
 class CassandraSchedules:
     """The schedule operations of the Cassandra store."""
 
@@ -88,67 +121,59 @@ class CassandraSchedules:
         self._cql = cql
 
     def put(self, item: ScheduleItem) -> None:
-        old = self._cql.read_one(_READ_ITEM, (item.item_id,))
-        shard = shard_of(item.item_id)
-        payload = dumps(item.payload)
-        writes: list[Write] = []
-        # A delete and an insert of the same row in one batch share a timestamp, and the
-        # delete would win: drop the old index rows only when they are other rows.
-        if old is not None and old.due_at is not None and old.due_at != item.due_at:
-            writes.append((_DROP_DUE, (bucket_of(old.due_at), shard, old.due_at, item.item_id)))
-        if (
-            old is not None
-            and old.kind is not None
-            and (old.kind, old.due_at)
-            != (
-                item.kind,
-                item.due_at,
-            )
-        ):
-            writes.append((_DROP_KIND, (old.kind, shard, old.due_at, item.item_id)))
-        bucket = bucket_of(item.due_at)
-        writes += [
-            (_WRITE_ITEM, (item.item_id, item.due_at, item.kind, payload)),
-            (_ADD_DUE, (bucket, shard, item.due_at, item.item_id, item.kind, payload)),
-            (_ADD_BUCKET, (bucket,)),
-            (_ADD_KIND, (item.kind, shard, item.due_at, item.item_id, payload)),
-            (_ADD_KIND_NAME, (item.kind,)),
-        ]
-        self._cql.batch(writes)
+        old = self._read(item.item_id)
+        write = (_WRITE_ITEM, (item.item_id, item.due_at, item.kind, dumps(item.payload)))
+        self._cql.batch([*_index_changes(old, item), write])
+
+    def replace(self, current: ScheduleItem, new: ScheduleItem | None) -> bool:
+        expected = (current.due_at, current.kind, dumps(current.payload))
+        if new is None:
+            applied, _ = self._cql.cas(_DROP_ITEM_IF, (current.item_id, *expected))
+        else:
+            changes = (new.due_at, new.kind, dumps(new.payload), current.item_id, *expected)
+            applied, _ = self._cql.cas(_REPLACE_ITEM, changes)
+        if applied:
+            # A crash before this leaves current's index rows: the next claim of them finds
+            # the item changed and repairs them (``_reindex``).
+            self._cql.batch(_index_changes(current, new))
+        return applied
 
     def remove(self, item_id: str) -> None:
-        old = self._cql.read_one(_READ_ITEM, (item_id,))
-        writes: list[Write] = [(_DROP_ITEM, (item_id,))]
-        if old is not None and old.due_at is not None:
-            shard = shard_of(item_id)
-            writes.append((_DROP_DUE, (bucket_of(old.due_at), shard, old.due_at, item_id)))
-            if old.kind is not None:
-                writes.append((_DROP_KIND, (old.kind, shard, old.due_at, item_id)))
-        self._cql.batch(writes)
+        old = self._read(item_id)
+        self._cql.batch([(_DROP_ITEM, (item_id,)), *_index_changes(old, None)])
 
     def get(self, item_id: str) -> ScheduleItem | None:
+        return self._read(item_id)
+
+    def _read(self, item_id: str) -> ScheduleItem | None:
         row = self._cql.read_one(_READ_ITEM, (item_id,))
         # A row without a kind is the remains of a claim written after a removal.
         if row is None or row.kind is None:
             return None
         return ScheduleItem(item_id, row.due_at, row.kind, json.loads(row.payload))
 
-    def claim(self, item_id: str, claimant: str, ttl_s: float, now: float) -> bool:
-        row = self._cql.read_one(_READ_ITEM, (item_id,))
-        for _ in range(_CLAIM_ATTEMPTS):
-            if row is None or row.kind is None or row.due_at is None:
-                return False
-            due_at = row.due_at
-            until = now + ttl_s
-            applied, current = self._cql.cas(_CLAIM, (claimant, until, item_id, now, due_at))
-            if applied:
-                key = (bucket_of(due_at), shard_of(item_id), due_at, item_id)
-                self._cql.write(_MIRROR_CLAIM, (until, *key))
-                return True
-            if current.due_at == due_at or current.due_at is None:
-                return False  # claimed by someone else (or removed)
-            row = self._cql.read_one(_READ_ITEM, (item_id,))  # replaced meanwhile: again
+    def claim(self, item: ScheduleItem, claimant: str, ttl_s: float, now: float) -> bool:
+        until = now + ttl_s
+        payload = dumps(item.payload)
+        applied, current = self._cql.cas(
+            _CLAIM, (claimant, until, item.item_id, now, item.due_at, item.kind, payload)
+        )
+        if applied:
+            self._cql.write(_MIRROR_CLAIM, (until, *_due_key(item)))
+            return True
+        stored = tuple(getattr(current, column, None) for column in ("due_at", "kind", "payload"))
+        if stored != (item.due_at, item.kind, payload):
+            self._reindex(item)
         return False
+
+    def _reindex(self, seen: ScheduleItem) -> None:
+        """``seen`` came from the indexes and is stored no more: a put raced with the scan,
+        or a replace was cut short before its index writes. Drop its index rows, then
+        index the stored item again (a put racing with this may have used the same rows)."""
+        self._cql.batch(_index_changes(seen, None))
+        stored = self._read(seen.item_id)
+        if stored is not None:
+            self._cql.batch(_index_changes(None, stored))
 
     def due(self, until: float, now: float, limit: int) -> list[ScheduleItem]:
         found: list[ScheduleItem] = []

@@ -191,8 +191,16 @@ class Store(ABC):
         """Items with ``due_at <= until`` that are unclaimed or whose claim expired."""
 
     @abstractmethod
-    def claim_schedule(self, item_id: str, claimant: str, ttl_s: float, now: float) -> bool:
-        """Claim an item atomically: True for exactly one of concurrent claimers."""
+    def claim_schedule(self, item: ScheduleItem, claimant: str, ttl_s: float, now: float) -> bool:
+        """Claim ``item`` as it was read, atomically: True for exactly one of concurrent
+        claimers; False if it is claimed, or was replaced or removed since it was read
+        (so that nobody fires an old version of an item)."""
+
+    @abstractmethod
+    def replace_schedule(self, current: ScheduleItem, new: ScheduleItem | None) -> bool:
+        """Replace ``current`` by ``new`` (same id; None removes it) only if the stored item
+        still is ``current``: False, changing nothing, if it was replaced or removed since.
+        A claim on it is dropped."""
 
     @abstractmethod
     def list_schedules(self, kind: str | None = None, limit: int = 1000) -> list[ScheduleItem]:

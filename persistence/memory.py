@@ -177,11 +177,22 @@ class MemoryStore(Store):
         due.sort(key=lambda item: (item.due_at, item.item_id))
         return due[:limit]
 
-    def claim_schedule(self, item_id: str, claimant: str, ttl_s: float, now: float) -> bool:
+    def claim_schedule(self, item: ScheduleItem, claimant: str, ttl_s: float, now: float) -> bool:
         with self._lock:
-            if item_id not in self._schedules or not self._claim_free(item_id, now):
+            if self._schedules.get(item.item_id) != item or not self._claim_free(item.item_id, now):
                 return False
-            self._claims[item_id] = _Claim(claimant, now + ttl_s)
+            self._claims[item.item_id] = _Claim(claimant, now + ttl_s)
+            return True
+
+    def replace_schedule(self, current: ScheduleItem, new: ScheduleItem | None) -> bool:
+        with self._lock:
+            if self._schedules.get(current.item_id) != current:
+                return False
+            self._claims.pop(current.item_id, None)
+            if new is None:
+                del self._schedules[current.item_id]
+            else:
+                self._schedules[current.item_id] = new
             return True
 
     def _claim_free(self, item_id: str, now: float) -> bool:

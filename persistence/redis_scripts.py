@@ -150,6 +150,23 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 0
 """
 
+# ARGV: item id, expected item JSON, new item JSON ('' to remove), new due. 0 if the
+# stored item is not the expected one.
+REPLACE_SCHEDULE = """
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('HDEL', KEYS[3], ARGV[1])
+if ARGV[3] == '' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+end
+return 1
+"""
+
 # ARGV: item id.
 REMOVE_SCHEDULE = """
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -180,10 +197,11 @@ end
 return out
 """
 
-# ARGV: item id, now, claim expiry. Returns 1 when claimed, 0 otherwise.
+# ARGV: item id, now, claim expiry, expected item JSON. Returns 1 when claimed, 0 when it
+# is claimed, or stored no more as expected.
 CLAIM_SCHEDULE = """
 local item = redis.call('HGET', KEYS[2], ARGV[1])
-if not item then
+if item ~= ARGV[4] then
   return 0
 end
 local claim = redis.call('HGET', KEYS[3], ARGV[1])

@@ -68,6 +68,7 @@ from persistence.redis_scripts import (
     RELEASE_LEASE,
     REMOVE_NODE,
     REMOVE_SCHEDULE,
+    REPLACE_SCHEDULE,
     SET_OWNER,
     TRIM_MAILBOX,
     WRITE_SESSION,
@@ -319,11 +320,19 @@ class RedisStore(Store):
         items.sort(key=lambda item: (item.due_at, item.item_id))
         return items
 
-    def claim_schedule(self, item_id: str, claimant: str, ttl_s: float, now: float) -> bool:
-        claimed = self._run(
-            CLAIM_SCHEDULE, self._schedule_keys(), [item_id, _num(now), _num(now + ttl_s)]
-        )
-        return bool(claimed)
+    # Items are compared as the JSON text put stored: one encoder writes them all.
+    def claim_schedule(self, item: ScheduleItem, claimant: str, ttl_s: float, now: float) -> bool:
+        args = [item.item_id, _num(now), _num(now + ttl_s), schedule_to_json(item)]
+        return bool(self._run(CLAIM_SCHEDULE, self._schedule_keys(), args))
+
+    def replace_schedule(self, current: ScheduleItem, new: ScheduleItem | None) -> bool:
+        args = [
+            current.item_id,
+            schedule_to_json(current),
+            "" if new is None else schedule_to_json(new),
+            _num(current.due_at if new is None else new.due_at),
+        ]
+        return bool(self._run(REPLACE_SCHEDULE, self._schedule_keys(), args))
 
     def list_schedules(self, kind: str | None = None, limit: int = 1000) -> list[ScheduleItem]:
         texts: dict[str, str] = self._cmd(lambda r: r.hgetall(self._items))

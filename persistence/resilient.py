@@ -197,8 +197,11 @@ class ResilientStore(Store):
     def due_schedules(self, until: float, now: float, limit: int = 1000) -> list[ScheduleItem]:
         return self._call(lambda: self.inner.due_schedules(until, now, limit))
 
-    def claim_schedule(self, item_id: str, claimant: str, ttl_s: float, now: float) -> bool:
-        return self._call(lambda: self.inner.claim_schedule(item_id, claimant, ttl_s, now))
+    def claim_schedule(self, item: ScheduleItem, claimant: str, ttl_s: float, now: float) -> bool:
+        return self._call(lambda: self.inner.claim_schedule(item, claimant, ttl_s, now))
+
+    def replace_schedule(self, current: ScheduleItem, new: ScheduleItem | None) -> bool:
+        return self._call(lambda: self.inner.replace_schedule(current, new))
 
     def list_schedules(self, kind: str | None = None, limit: int = 1000) -> list[ScheduleItem]:
         return self._call(lambda: self.inner.list_schedules(kind, limit))

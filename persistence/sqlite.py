@@ -359,15 +359,31 @@ class SqliteStore(Store):
         )
         return [self._item(row) for row in rows]
 
-    def claim_schedule(self, item_id: str, claimant: str, ttl_s: float, now: float) -> bool:
+    # The stored item is compared column by column, its payload as the text put stored.
+    _IS_ITEM = "item_id = ? AND due_at = ? AND kind = ? AND payload = ?"
+
+    def claim_schedule(self, item: ScheduleItem, claimant: str, ttl_s: float, now: float) -> bool:
         return (
             self._execute(
                 "UPDATE schedules SET claimant = ?, claim_until = ?, eligible_at = max(due_at, ?)"
-                " WHERE item_id = ? AND (claim_until IS NULL OR claim_until <= ?)",
-                (claimant, now + ttl_s, now + ttl_s, item_id, now),
+                f" WHERE {self._IS_ITEM} AND (claim_until IS NULL OR claim_until <= ?)",
+                (claimant, now + ttl_s, now + ttl_s, *_item_columns(item), now),
             )
             == 1
         )
+
+    def replace_schedule(self, current: ScheduleItem, new: ScheduleItem | None) -> bool:
+        if new is None:
+            changed = self._execute(
+                f"DELETE FROM schedules WHERE {self._IS_ITEM}", _item_columns(current)
+            )
+        else:
+            changed = self._execute(
+                "UPDATE schedules SET due_at = ?, kind = ?, payload = ?, claimant = NULL,"
+                f" claim_until = NULL, eligible_at = ? WHERE {self._IS_ITEM}",
+                (new.due_at, new.kind, dumps(new.payload), new.due_at, *_item_columns(current)),
+            )
+        return changed == 1
 
     def list_schedules(self, kind: str | None = None, limit: int = 1000) -> list[ScheduleItem]:
         if kind is None:
@@ -405,3 +421,8 @@ class SqliteStore(Store):
         with self._errors(), self._write() as db:
             db.execute("DELETE FROM nodes WHERE node = ?", (node,))
             db.execute("DELETE FROM owners WHERE node = ?", (node,))
+
+
+def _item_columns(item: ScheduleItem) -> tuple[str, float, str, str]:
+    """``item`` as the values ``SqliteStore._IS_ITEM`` compares."""
+    return (item.item_id, item.due_at, item.kind, dumps(item.payload))

@@ -154,13 +154,10 @@ class Handlers:
             )
         elif plan.missed:
             log.info("cron %s: skipped the run missed at %s", spec.name, utc_text(plan.occurrence))
-        # Only move it on if nobody paused, changed or deleted it while it was firing.
-        if self._store.get_schedule(item.item_id) != item:
-            return Outcome.KEPT
-        if plan.next_due is None:
+        # Moved on only as it fired: a pause, change or delete meanwhile stands.
+        following = None if plan.next_due is None else cron_item(spec, plan.next_due)
+        if self._store.replace_schedule(item, following) and following is None:
             log.info("cron %s: ended (no occurrence before its end)", spec.name)
-            return Outcome.DONE
-        self._store.put_schedule(cron_item(spec, plan.next_due))
         return Outcome.KEPT
 
     def reap(self, item: ScheduleItem, now: float) -> Outcome:
@@ -177,7 +174,9 @@ class Handlers:
         else:
             log.error("unknown system item %s: dropped", item.item_id)
             return Outcome.DONE
-        self._store.put_schedule(ScheduleItem(item.item_id, now + interval, items.SYSTEM, {}))
+        self._store.replace_schedule(
+            item, ScheduleItem(item.item_id, now + interval, items.SYSTEM, {})
+        )
         return Outcome.KEPT
 
     def _start(self, sessionid: str, spec: dict[str, Any], idealtime: float) -> None:

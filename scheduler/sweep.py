@@ -177,9 +177,7 @@ class Sweeper:
         for index, item in enumerate(batch):
             now = self._clock()
             try:
-                won = self._store.claim_schedule(
-                    item.item_id, self._claimant, self._config.claim_ttl, now
-                )
+                won = self._store.claim_schedule(item, self._claimant, self._config.claim_ttl, now)
             except Exception as exc:
                 # Whatever failed (an unexpected driver error included), the items must
                 # leave the in-flight set, or this beat would never claim them again.

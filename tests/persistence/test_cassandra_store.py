@@ -298,6 +298,39 @@ def test_due_scan_reads_only_buckets_up_to_until_and_drops_empty_ones(
         store.close()
 
 
+class Crash(Exception):
+    """The process died between a replace's conditional write and its index writes."""
+
+
+def test_a_replace_cut_short_before_its_index_writes_is_repaired_by_the_next_claim(
+    cassandra_server: CassandraNode, cassandra_keyspace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(cassandra_server, cassandra_keyspace)
+    try:
+        fired = ScheduleItem("cron:c", 100.0, "cron", {"n": 1})
+        following = ScheduleItem("cron:c", 200.0, "cron", {"n": 2})
+        store.put_schedule(fired)
+        cql = store._schedules._cql
+
+        def crash(*args: object, **kwargs: object) -> None:
+            raise Crash
+
+        monkeypatch.setattr(cql, "batch", crash)
+        with pytest.raises(Crash):
+            store.replace_schedule(fired, following)
+        monkeypatch.undo()
+        assert store.get_schedule("cron:c") == following
+        # The due index still holds the old version: claiming it repairs the index.
+        assert store.due_schedules(until=150.0, now=150.0) == [fired]
+        assert not store.claim_schedule(fired, "beat", 30, 150.0)
+        assert store.due_schedules(until=150.0, now=150.0) == []
+        assert store.due_schedules(until=250.0, now=250.0) == [following]
+        assert store.list_schedules("cron") == [following]
+        assert store.claim_schedule(following, "beat", 30, 250.0)
+    finally:
+        store.close()
+
+
 def test_concurrent_appends_get_distinct_consecutive_numbers(
     cassandra_server: CassandraNode, cassandra_keyspace: str
 ) -> None:

@@ -273,20 +273,70 @@ def test_schedules_put_get_replace_remove_list(store: Store, ns: str) -> None:
 
 
 def test_due_items_until_t_and_claims(store: Store, ns: str) -> None:
-    for i, due in enumerate([10.0, 20.0, 30.0]):
-        store.put_schedule(ScheduleItem(f"{ns}-{i}", due, "wake", {"i": i}))
+    items = [
+        ScheduleItem(f"{ns}-{i}", due, "wake", {"i": i}) for i, due in enumerate([10.0, 20.0, 30.0])
+    ]
+    for item in items:
+        store.put_schedule(item)
     assert mine(store.due_schedules(until=20.0, now=15.0), ns) == [f"{ns}-0", f"{ns}-1"]
-    assert store.claim_schedule(f"{ns}-0", "beat-a", ttl_s=5, now=15.0)
-    assert not store.claim_schedule(f"{ns}-0", "beat-b", ttl_s=5, now=16.0)
+    assert store.claim_schedule(items[0], "beat-a", ttl_s=5, now=15.0)
+    assert not store.claim_schedule(items[0], "beat-b", ttl_s=5, now=16.0)
     assert mine(store.due_schedules(until=20.0, now=16.0), ns) == [f"{ns}-1"]
     # The claimer died: after the claim's expiry the item is due again and claimable.
     assert mine(store.due_schedules(until=20.0, now=20.0), ns) == [f"{ns}-0", f"{ns}-1"]
-    assert store.claim_schedule(f"{ns}-0", "beat-b", ttl_s=5, now=20.0)
+    assert store.claim_schedule(items[0], "beat-b", ttl_s=5, now=20.0)
     # Re-putting an item (the next cron run) drops its claim.
     store.put_schedule(ScheduleItem(f"{ns}-0", 18.0, "wake", {"i": 0}))
     assert mine(store.due_schedules(until=20.0, now=21.0), ns) == [f"{ns}-0", f"{ns}-1"]
-    assert not store.claim_schedule(f"{ns}-absent", "beat-a", ttl_s=5, now=21.0)
+    absent = ScheduleItem(f"{ns}-absent", 1.0, "wake", {})
+    assert not store.claim_schedule(absent, "beat-a", ttl_s=5, now=21.0)
     assert len(mine(store.due_schedules(until=100.0, now=21.0, limit=2), ns)) <= 2
+
+
+def test_an_item_replaced_or_removed_since_it_was_read_is_not_claimed(
+    store: Store, ns: str
+) -> None:
+    read = ScheduleItem(f"{ns}-0", 10.0, "start", {"sessionid": "s", "n": 1})
+    store.put_schedule(read)
+    assert store.due_schedules(until=20.0, now=15.0) != []
+    moved = ScheduleItem(read.item_id, 12.0, "start", {"sessionid": "s", "n": 1})
+    store.put_schedule(moved)  # rescheduled between the scan and the claim
+    assert not store.claim_schedule(read, "beat", ttl_s=5, now=15.0)
+    changed = ScheduleItem(read.item_id, 12.0, "start", {"sessionid": "s", "n": 2})
+    store.put_schedule(changed)  # same time, new arguments
+    assert not store.claim_schedule(moved, "beat", ttl_s=5, now=15.0)
+    # The indexes hold the stored version only: it is the one due, and it can be claimed.
+    assert [i for i in store.due_schedules(until=20.0, now=15.0) if i.item_id == read.item_id] == [
+        changed
+    ]
+    assert store.claim_schedule(changed, "beat", ttl_s=5, now=15.0)
+    store.remove_schedule(read.item_id)
+    assert not store.claim_schedule(changed, "beat", ttl_s=5, now=30.0)
+
+
+def test_replace_applies_only_to_the_item_as_it_was_read(store: Store, ns: str) -> None:
+    fired = ScheduleItem(f"{ns}-cron", 10.0, "cron", {"name": "c", "paused": False})
+    store.put_schedule(fired)
+    assert store.claim_schedule(fired, "beat", ttl_s=30, now=10.0)
+    following = ScheduleItem(fired.item_id, 70.0, "cron", {"name": "c", "paused": False})
+    assert store.replace_schedule(fired, following)
+    assert store.get_schedule(fired.item_id) == following
+    # The replacement is unclaimed, and due by its own time only.
+    assert [i for i in store.due_schedules(until=80.0, now=11.0) if i.item_id == fired.item_id] == [
+        following
+    ]
+    assert all(i.item_id != fired.item_id for i in store.due_schedules(until=60.0, now=11.0))
+    # A pause landed while the next run fired: the beat's move-on changes nothing.
+    paused = ScheduleItem(fired.item_id, 9e9, "cron", {"name": "c", "paused": True})
+    store.put_schedule(paused)
+    assert not store.replace_schedule(following, ScheduleItem(fired.item_id, 130.0, "cron", {}))
+    assert store.get_schedule(fired.item_id) == paused
+    assert not store.replace_schedule(following, None)
+    assert store.get_schedule(fired.item_id) == paused
+    assert store.replace_schedule(paused, None)
+    assert store.get_schedule(fired.item_id) is None
+    assert all(i.item_id != fired.item_id for i in store.list_schedules(limit=10_000))
+    assert not store.replace_schedule(paused, None)
 
 
 def test_two_concurrent_claimers_run_each_item_exactly_once(
@@ -303,7 +353,7 @@ def test_two_concurrent_claimers_run_each_item_exactly_once(
         barrier.wait()
         for item in store.due_schedules(until=200.0, now=150.0):
             if item.item_id.startswith(ns) and store.claim_schedule(
-                item.item_id, name, ttl_s=30, now=150.0
+                item, name, ttl_s=30, now=150.0
             ):
                 claimed[name].append(item.item_id)
 

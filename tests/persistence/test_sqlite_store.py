@@ -27,7 +27,7 @@ def claim_all(
         due = store.due_schedules(until=1000.0, now=500.0, limit=20)
         if not due:
             break
-        claimed += [i.item_id for i in due if store.claim_schedule(i.item_id, name, 60, 500.0)]
+        claimed += [i.item_id for i in due if store.claim_schedule(i, name, 60, 500.0)]
     results.put((name, claimed))
     store.close()
 

@@ -34,9 +34,9 @@ class FlakyStore(MemoryStore):
         self._check()
         return super().due_schedules(until, now, limit)
 
-    def claim_schedule(self, item_id: str, claimant: str, ttl_s: float, now: float) -> bool:
+    def claim_schedule(self, item: ScheduleItem, claimant: str, ttl_s: float, now: float) -> bool:
         self._check()
-        return super().claim_schedule(item_id, claimant, ttl_s, now)
+        return super().claim_schedule(item, claimant, ttl_s, now)
 
     def heartbeat(self, node: str, now: float, info: dict[str, Any] | None = None) -> None:
         self._check()

@@ -7,6 +7,7 @@ import pytest
 from scheduler_fakes import ManualClock, RecordingControl, make_sweeper, scheduler_config
 
 from orchestrion.errors import InvalidRequest
+from persistence.contract import ScheduleItem
 from persistence.memory import MemoryStore
 from scheduler import items
 from scheduler.cron import run_sessionid
@@ -180,3 +181,20 @@ def test_a_start_due_in_the_past_fires_at_once() -> None:
         "data": {"a": 1},
         "idealtime": clock.now - 3600,
     }
+
+
+def test_a_pause_landing_just_before_the_move_on_stands() -> None:
+    class PausedAtTheLastMoment(MemoryStore):
+        def replace_schedule(self, current: ScheduleItem, new: ScheduleItem | None) -> bool:
+            pause_cron(self, "hourly")  # an API call wins the race with the beat
+            return super().replace_schedule(current, new)
+
+    store, clock = PausedAtTheLastMoment(), ManualClock(T0 + 1)
+    control = RecordingControl()
+    sweeper = make_sweeper(store, control, clock)
+    create_cron(store, "hourly", "0 * * * *", action=ACTION, now=clock.now)
+    clock.now = T0 + HOUR
+    fire_all(sweeper, clock)
+    assert len(control.ops("start")) == 1
+    info = get_cron(store, "hourly")
+    assert info.spec.paused and info.next_due is None

@@ -208,7 +208,7 @@ def test_a_terminate_firing_before_its_sessions_start_waits_for_it() -> None:
     schedule_terminate(store, "s1", clock.now - 10)
     start = store.get_schedule("start:s1")
     assert start is not None
-    store.claim_schedule("start:s1", "slow-beat", 30, clock.now)  # in flight elsewhere
+    store.claim_schedule(start, "slow-beat", 30, clock.now)  # in flight elsewhere
     cycle(sweeper, now=clock.now)
     assert store.get_schedule("terminate:s1") is not None  # postponed, not dropped
     store.remove_schedule("start:s1")  # the start fired: the session exists now
