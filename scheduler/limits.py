@@ -44,10 +44,6 @@ class Limits:
     max_lifetime_s: float = 0.0
     idle_timeout_s: float = 0.0
 
-    @property
-    def any(self) -> bool:
-        return self.max_lifetime_s > 0 or self.idle_timeout_s > 0
-
 
 @dataclass(frozen=True)
 class Overrides:

@@ -11,14 +11,17 @@ idle-timeout``; a session waiting for its own delayed send is not idle before th
 A non-persisted session's record is not rewritten as it runs (its state lives in its
 worker's memory), so only its lifetime is limited, not its idleness.
 
-A session's document never changes, nor do a document's limits: the scan remembers the
-sessions whose document has none and does not read their records again, so that thousands
-of idle sessions with no limits (the default) cost the scan their index entries only.
+The scan does not read a session again before it could possibly reach a deadline: a
+session's document and its limits never change, its lifetime ends at a fixed time, and
+its idle deadline is never before its last update plus the timeout (activity only moves
+it later). So thousands of idle sessions cost the scan their index entries only, read
+once per idle timeout at most, and sessions without limits (the default) once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from orchestrion.config import OrchestrationConfig
@@ -26,7 +29,7 @@ from orchestrion.errors import SessionNotFound
 from persistence.contract import ScheduleItem, SessionRecord, Store
 from scheduler import items
 from scheduler.control import SessionControl
-from scheduler.limits import LimitsByDocument
+from scheduler.limits import Limits, LimitsByDocument
 from workers.codec import Transient, decode_snapshot
 
 log = logging.getLogger(__name__)
@@ -53,13 +56,15 @@ class Reaper:
         self._store = store
         self._control = control
         self._limits = LimitsByDocument(store, config)
-        # Sessions known to run a document with no limits, as of the last scan: the scan
-        # skips their records (and forgets the ones no node owns any more).
-        self._unlimited: set[str] = set()
+        # Sessions owned at the last scan -> a time before which they cannot reach a
+        # deadline (inf: no limits); the scan skips their records until then.
+        self._not_before: dict[str, float] = {}
 
     def deadline(self, record: SessionRecord) -> Deadline | None:
         """The earliest deadline of a session, or None when no limit applies."""
-        limits = self._limits.limits(record.document_hash)
+        return self._deadline(record, self._limits.limits(record.document_hash))
+
+    def _deadline(self, record: SessionRecord, limits: Limits) -> Deadline | None:
         found: list[Deadline] = []
         if limits.max_lifetime_s > 0:
             found.append(
@@ -77,20 +82,21 @@ class Reaper:
     def scan(self, now: float, horizon_s: float) -> int:
         """Store a reap item for every session due by ``now + horizon_s``; return how many."""
         stored = 0
-        unlimited: set[str] = set()
+        until = now + horizon_s
+        not_before: dict[str, float] = {}
         for node in self._store.nodes():
             for sessionid in self._store.sessions_of(node.node):
-                if sessionid in self._unlimited:
-                    unlimited.add(sessionid)
+                known = self._not_before.get(sessionid)
+                if known is not None and known > until:
+                    not_before[sessionid] = known
                     continue
                 record = self._store.read_session(sessionid)
                 if record is None:
                     continue
-                if not self._limits.limits(record.document_hash).any:
-                    unlimited.add(sessionid)
-                    continue
-                deadline = self.deadline(record)
-                if deadline is None or deadline.at > now + horizon_s:
+                limits = self._limits.limits(record.document_hash)
+                not_before[sessionid] = _not_before(record, limits)
+                deadline = self._deadline(record, limits)
+                if deadline is None or deadline.at > until:
                     continue
                 reap_id = items.item_id(items.REAP, sessionid)
                 existing = self._store.get_schedule(reap_id)
@@ -105,7 +111,7 @@ class Reaper:
                     )
                 )
                 stored += 1
-        self._unlimited = unlimited
+        self._not_before = not_before
         return stored
 
     def reap(self, item: ScheduleItem, now: float) -> bool:
@@ -138,6 +144,16 @@ class Reaper:
     def _pending_wakeup(self, sessionid: str) -> float:
         wakeup = self._store.get_schedule(items.item_id(items.WAKEUP, sessionid))
         return 0.0 if wakeup is None else wakeup.due_at
+
+
+def _not_before(record: SessionRecord, limits: Limits) -> float:
+    """A time before which the session cannot reach a deadline, whatever it does."""
+    bounds = [math.inf]
+    if limits.max_lifetime_s > 0:
+        bounds.append(record.created_at + limits.max_lifetime_s)
+    if limits.idle_timeout_s > 0 and not _is_transient(record):
+        bounds.append(record.updated_at + limits.idle_timeout_s)
+    return min(bounds)
 
 
 def _is_transient(record: SessionRecord) -> bool:

@@ -210,3 +210,33 @@ def test_the_scan_reads_a_session_without_limits_once() -> None:
     add_session(store, "new", created=clock.now, updated=clock.now)
     assert reaper.scan(clock.advance(1), horizon_s=10) == 0  # "limited" is planned already
     assert counting.calls["read_session"] == 2, "only the limited session and the new one"
+
+
+def test_the_scan_reads_an_idle_limited_session_again_only_when_it_could_be_due() -> None:
+    clock = ManualClock()
+    store = MemoryStore()
+    store.put_document("plain", PLAIN)
+    store.heartbeat("w1", clock.now)
+    counting = Counting(store)
+    config = with_orchestration(scheduler_config(), idle_timeout=60)
+    reaper = Reaper(counting, RecordingControl(), config.orchestration)  # type: ignore[arg-type]
+    add_session(store, "quiet", created=clock.now, updated=clock.now)
+    assert reaper.scan(clock.now, horizon_s=10) == 0
+    assert counting.calls["read_session"] == 1
+    counting.calls.clear()
+    for _ in range(4):  # 40 s: its idle deadline (60 s after its update) is still beyond reach
+        assert reaper.scan(clock.advance(10), horizon_s=10) == 0
+    assert counting.calls["read_session"] == 0
+    # Active meanwhile (its deadline moved later); read once it could be due, then skipped.
+    updated_at = clock.now
+    store.write_session(
+        SessionRecord("quiet", "plain", "{}", 2, created_at=clock.now - 40, updated_at=clock.now)
+    )
+    assert reaper.scan(clock.advance(10), horizon_s=10) == 0  # 50 s + 10 s reaches 60 s
+    assert counting.calls["read_session"] == 1
+    assert reaper.scan(clock.advance(10), horizon_s=10) == 0
+    assert counting.calls["read_session"] == 1
+    # Left idle: it is planned for its real deadline.
+    assert reaper.scan(clock.advance(30), horizon_s=10) == 1
+    reap = store.get_schedule(items.item_id(items.REAP, "quiet"))
+    assert reap is not None and reap.due_at == updated_at + 60
