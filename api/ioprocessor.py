@@ -16,7 +16,6 @@ there becomes an external event of that session:
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -25,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api import schemas
 from api.bodies import (
     FORM_TYPE,
     decode_text,
@@ -36,11 +36,14 @@ from api.bodies import (
 )
 from api.facade import facade
 from api.names import check_event_name
+from api.validation import validate
 from engine.events import Event
 from orchestrion.metrics import EVENTS_ACCEPTED
 
 BASICHTTP_TYPE = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor"
 EVENT_NAME_PARAM = "_scxmleventname"
+# A sender's key for the event (the sending half sends its effect id): a repeat is dropped.
+IDEMPOTENCY_HEADER = "idempotency-key"
 
 
 def access_path(sessionid: str) -> str:
@@ -88,8 +91,12 @@ def raw_message(request: Request, body: str) -> str:
 async def receive(request: Request) -> Response:
     sessionid = request.path_params["sessionid"]
     event = parse_message(request, await request.body())
-    eventid = uuid.uuid4().hex
-    await run_in_threadpool(lambda: facade(request).post(sessionid, event, event_id=eventid))
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None:
+        validate(key, schemas.EVENT_ID, IDEMPOTENCY_HEADER)
+    eventid = await run_in_threadpool(
+        lambda: facade(request).accept_event(sessionid, event, key=key)
+    )
     EVENTS_ACCEPTED.labels(via="basichttp").inc()
     return JSONResponse({"sessionid": sessionid, "eventid": eventid, "name": event.name})
 

@@ -227,7 +227,15 @@ def paths() -> dict[str, Any]:
             "post": operation("ORS: terminate a session", {"200": answer("terminated")}, 404),
         },
         "/scxml/session/{sessionid}/basichttp": {
-            "parameters": [SESSION_ID],
+            "parameters": [
+                SESSION_ID,
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": schemas.EVENT_ID,
+                },
+            ],
             "post": operation(
                 "SCXML Basic HTTP Event I/O Processor: _scxmleventname names the event "
                 "(default HTTP.POST); other parameters or the JSON body are its data",

@@ -54,6 +54,13 @@ START_SESSION: Schema = {
         "sessionid": SESSIONID,
     },
 }
+EVENT_ID: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "description": "idempotency key: an id already accepted for this session is "
+    "not delivered twice",
+}
 SEND_EVENT: Schema = {
     "type": "object",
     "additionalProperties": False,
@@ -61,13 +68,7 @@ SEND_EVENT: Schema = {
     "properties": {
         "name": EVENT_NAME,
         "data": {"description": "any JSON value: the event's _event.data"},
-        "id": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 200,
-            "description": "idempotency key: an id already accepted for this session is "
-            "not delivered twice",
-        },
+        "id": EVENT_ID,
     },
 }
 TERMINATE: Schema = {

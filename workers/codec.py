@@ -32,6 +32,14 @@ class TerminateRequest:
 # The reason a parent gives when it leaves its invoking state; any other reason is told to it.
 CANCELLED_BY_PARENT = "cancelled"
 
+
+def client_event_id(key: str) -> str:
+    """The mailbox event id of an idempotency key a client chose. Client keys have their own
+    namespace, so that none can stand for an id the server gives its own entries (such as
+    ``terminate:<reason>``, which would make a later terminate a duplicate)."""
+    return f"client:{key}"
+
+
 MailboxItem = Event | TerminateRequest
 
 

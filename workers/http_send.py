@@ -27,6 +27,9 @@ from orchestrion.errors import OrchestrionError
 
 TIMEOUT_S = 10.0
 EVENT_NAME_PARAM = "_scxmleventname"
+# The same key on a repeated POST (a send dispatched again after a crash) lets a receiver
+# drop the repeat; this server's own Basic HTTP receiver does.
+IDEMPOTENCY_HEADER = "idempotency-key"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -111,5 +114,6 @@ class HttpSender:
             return {}
         return {"authorization": f"Bearer {self._token}"}
 
-    def post(self, url: str, event: Event) -> None:
-        post_event(url, event, headers=self.headers_for(url))
+    def post(self, url: str, event: Event, idempotency_key: str) -> None:
+        headers = {**self.headers_for(url), IDEMPOTENCY_HEADER: idempotency_key}
+        post_event(url, event, headers=headers)

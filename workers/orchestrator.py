@@ -34,6 +34,7 @@ from workers.codec import (
     PendingStart,
     TerminateRequest,
     Transient,
+    client_event_id,
     decode_snapshot,
     encode_item,
     encode_pending,
@@ -239,11 +240,19 @@ class Orchestrator:
         """
         if not name:
             raise InvalidRequest("an event needs a name", where="name")
-        if event_id is not None:
-            self.post(sessionid, Event(name, data=data), event_id=event_id)
-            return event_id
+        return self.accept_event(sessionid, Event(name, data=data), key=event_id)
+
+    def accept_event(self, sessionid: str, event: Event, *, key: str | None = None) -> str:
+        """Accept an external event as an I/O processor built it; returns its event id.
+
+        ``key`` is the sender's idempotency key (the event id then): the same key again is
+        a no-op. Without one the event gets a fresh id.
+        """
+        if key is not None:
+            self.post(sessionid, event, event_id=client_event_id(key))
+            return key
         event_id = uuid.uuid4().hex
-        self.post(sessionid, Event(name, data=data), event_id=event_id, fresh_id=True)
+        self.post(sessionid, event, event_id=event_id, fresh_id=True)
         return event_id
 
     def post(

@@ -73,7 +73,7 @@ class Outbox:
                 )
         elif isinstance(effect, SendToUrl):
             try:
-                self._http.post(effect.url, effect.event)
+                self._http.post(effect.url, effect.event, idempotency_key=eid)
             except HttpSendError as exc:
                 self._report(sessionid, eid, "error.communication", effect.event, str(exc))
         elif isinstance(effect, StartChild):

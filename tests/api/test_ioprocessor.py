@@ -123,6 +123,35 @@ def test_a_bad_scxmleventname_is_refused(stack: Stack, name: str) -> None:
     assert answer.json()["error"]["where"] == {"field": "_scxmleventname"}
 
 
+def test_a_repeated_post_with_the_same_idempotency_key_is_one_event(stack: Stack) -> None:
+    sessionid = listen(stack)
+    for _ in range(2):  # a sender that lost the first answer and sent again
+        answer = stack.client.post(
+            f"/scxml/session/{sessionid}/basichttp",
+            data={"_scxmleventname": "ping"},
+            headers={"Idempotency-Key": "s1:7:0"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["eventid"] == "s1:7:0"
+    other = stack.client.post(f"/scxml/session/{sessionid}/basichttp", data={"a": "1"})
+    record = stack.store.read_session(sessionid)
+    assert record is not None
+    pending = stack.store.read_mailbox(sessionid, record.applied_seq)
+    assert [entry.event_id for entry in pending] == ["client:s1:7:0", other.json()["eventid"]]
+
+
+def test_an_empty_or_overlong_idempotency_key_is_refused(stack: Stack) -> None:
+    sessionid = listen(stack)
+    for key in ("", "k" * 201):
+        answer = stack.client.post(
+            f"/scxml/session/{sessionid}/basichttp",
+            data={"a": "1"},
+            headers={"Idempotency-Key": key},
+        )
+        assert answer.status_code == 400
+        assert answer.json()["error"]["where"] == {"field": "idempotency-key"}
+
+
 def test_an_unknown_session_is_404(stack: Stack) -> None:
     answer = stack.client.post("/scxml/session/ghost/basichttp", data={"a": "1"})
     assert answer.status_code == 404

@@ -189,7 +189,21 @@ def test_an_event_id_makes_a_send_idempotent(stack: Stack) -> None:
     record = stack.store.read_session(sessionid)
     assert record is not None
     pending = stack.store.read_mailbox(sessionid, record.applied_seq)
-    assert [entry.event_id for entry in pending] == ["once"]
+    assert [entry.event_id for entry in pending] == ["client:once"]
+
+
+def test_a_client_event_id_cannot_stand_for_a_servers_own(stack: Stack) -> None:
+    sessionid = start(stack)
+    stack.run(sessionid)
+    # The id the server gives a terminate request: taken by a client, it must not make the
+    # terminate a duplicate.
+    answer = stack.client.post(
+        f"/v1/sessions/{sessionid}/events", json={"name": "go", "id": "terminate:terminated"}
+    )
+    assert answer.status_code == 202
+    assert stack.client.post(f"/v1/sessions/{sessionid}/terminate", json={}).status_code == 202
+    stack.run(sessionid)
+    assert stack.query(sessionid)["status"] == "finished"
 
 
 def test_terminate_at_a_later_time_is_scheduled(stack: Stack) -> None:

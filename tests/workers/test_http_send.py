@@ -11,10 +11,13 @@ from urllib.parse import parse_qs
 import pytest
 from rig import make_node
 
+from engine.effects import SendToUrl
 from engine.events import Event
 from orchestrion.config import ApiConfig, Config, ScxmlConfig
 from persistence.memory import MemoryStore
+from workers.codec import encode_effect
 from workers.http_send import HttpSender, HttpSendError, post_event
+from workers.outbox import Outbox
 
 SENDER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
        datamodel="ecmascript" initial="idle">
@@ -35,12 +38,14 @@ class Recorder(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
     bodies: list[str] = []
     authorization: list[str | None] = []
+    keys: list[str | None] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
         Recorder.received.append({"path": self.path, "form": parse_qs(body)})
         Recorder.bodies.append(body)
         Recorder.authorization.append(self.headers.get("authorization"))
+        Recorder.keys.append(self.headers.get("idempotency-key"))
         self.send_response(404 if self.path.startswith("/missing") else 200)
         self.end_headers()
 
@@ -50,7 +55,7 @@ class Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    Recorder.received, Recorder.bodies, Recorder.authorization = [], [], []
+    Recorder.received, Recorder.bodies, Recorder.authorization, Recorder.keys = [], [], [], []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -90,6 +95,14 @@ def test_a_session_sends_over_http_and_hears_of_failures(server: str) -> None:
     assert node.orchestrator.query(sid)["datamodel"]["errors"] == 2
 
 
+def test_a_send_dispatched_again_carries_the_same_idempotency_key(server: str) -> None:
+    node = make_node(MemoryStore(), "a")
+    outbox = (encode_effect(SendToUrl(f"{server}/in", Event("hello"))),)
+    for _ in range(2):  # the worker died after sending, before clearing the outbox
+        Outbox(node.orchestrator).dispatch("s1", 7, outbox)
+    assert Recorder.keys == ["s1:7:0", "s1:7:0"]
+
+
 def test_sessions_know_their_basichttp_access_uri() -> None:
     doc = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
            datamodel="ecmascript" initial="a">
@@ -117,8 +130,9 @@ def test_content_is_the_url_encoded_body_and_a_nameless_send_has_no_name(server:
 
 def test_the_token_goes_only_to_this_servers_own_api(server: str) -> None:
     sender = HttpSender(f"{server}/api/", token="secret")
-    sender.post(f"{server}/api/scxml/session/s1/basichttp", Event("own"))
-    sender.post(f"{server}/elsewhere", Event("other"))
-    sender.post(f"{server}/apiary", Event("prefix-only"))
+    sender.post(f"{server}/api/scxml/session/s1/basichttp", Event("own"), "k1")
+    sender.post(f"{server}/elsewhere", Event("other"), "k2")
+    sender.post(f"{server}/apiary", Event("prefix-only"), "k3")
     assert Recorder.authorization == ["Bearer secret", None, None]
+    assert Recorder.keys == ["k1", "k2", "k3"]
     assert HttpSender(f"{server}/api").headers_for("http://other.example/api/x") == {}
