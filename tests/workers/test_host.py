@@ -480,7 +480,7 @@ def test_events_accepted_after_the_end_are_dropped_with_the_lease(store: Store) 
     assert finished is not None and finished.final_state == "done"
     # The facade still trusts the session's route: it accepts an event for it.
     a.orchestrator.send_event(sid, "item", {"seq": 1}, event_id="late")
-    assert [entry.event_id for entry in store.read_mailbox(sid, 0)] == ["late"]
+    assert [entry.event_id for entry in store.read_mailbox(sid, 0)] == ["client:late"]
     a.host.drain(sid)
     assert store.read_mailbox(sid, 0) == []
     assert store.read_finished(sid) == finished
