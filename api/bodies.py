@@ -11,16 +11,27 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from api import schemas
 from api.validation import Schema, json_type_name, validate
 from orchestrion.errors import InvalidRequest
 
 FORM_TYPE = "application/x-www-form-urlencoded"
+IDEMPOTENCY_HEADER = "idempotency-key"
 
 Params = dict[str, Any]
 
 
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header, checked: an event sent again under the same key is
+    accepted once (workers/http_send.py sends one on every Basic HTTP send)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None:
+        validate(key, schemas.EVENT_ID, IDEMPOTENCY_HEADER)
+    return key
 
 
 def is_json(kind: str) -> bool:

@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import schemas
 from api.bodies import (
     FORM_TYPE,
     decode_text,
     form_params,
+    idempotency_key,
     is_json,
     media_type,
     parse_json,
@@ -36,14 +36,11 @@ from api.bodies import (
 )
 from api.facade import facade
 from api.names import check_event_name
-from api.validation import validate
 from engine.events import Event
 from orchestrion.metrics import EVENTS_ACCEPTED
 
 BASICHTTP_TYPE = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor"
 EVENT_NAME_PARAM = "_scxmleventname"
-# A sender's key for the event (the sending half sends its effect id): a repeat is dropped.
-IDEMPOTENCY_HEADER = "idempotency-key"
 
 
 def access_path(sessionid: str) -> str:
@@ -91,9 +88,7 @@ def raw_message(request: Request, body: str) -> str:
 async def receive(request: Request) -> Response:
     sessionid = request.path_params["sessionid"]
     event = parse_message(request, await request.body())
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None:
-        validate(key, schemas.EVENT_ID, IDEMPOTENCY_HEADER)
+    key = idempotency_key(request)
     eventid = await run_in_threadpool(
         lambda: facade(request).accept_event(sessionid, event, key=key)
     )

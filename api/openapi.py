@@ -78,6 +78,12 @@ SCHEDULE_ID = {
     "schema": {"type": "string"},
     "description": "cron:<name>, start:<sessionid> or terminate:<sessionid>",
 }
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": schemas.EVENT_ID,
+}
 ORS_FORM = {
     "required": False,
     "content": {FORM: {"schema": {"type": "object"}}, JSON: {"schema": {"type": "object"}}},
@@ -110,7 +116,7 @@ def paths() -> dict[str, Any]:
             ),
         },
         "/v1/sessions/{sessionid}/events": {
-            "parameters": [SESSION_ID],
+            "parameters": [SESSION_ID, IDEMPOTENCY_KEY],
             "post": operation(
                 "Send an external event",
                 {"202": answer("accepted", "EventAccepted")},
@@ -203,6 +209,7 @@ def paths() -> dict[str, Any]:
             "parameters": [
                 SESSION_ID,
                 {"name": "name", "in": "path", "required": True, "schema": schemas.EVENT_NAME},
+                IDEMPOTENCY_KEY,
             ],
             "post": operation(
                 "ORS: send an event (parameters become _event.data)",
@@ -227,15 +234,7 @@ def paths() -> dict[str, Any]:
             "post": operation("ORS: terminate a session", {"200": answer("terminated")}, 404),
         },
         "/scxml/session/{sessionid}/basichttp": {
-            "parameters": [
-                SESSION_ID,
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": schemas.EVENT_ID,
-                },
-            ],
+            "parameters": [SESSION_ID, IDEMPOTENCY_KEY],
             "post": operation(
                 "SCXML Basic HTTP Event I/O Processor: _scxmleventname names the event "
                 "(default HTTP.POST); other parameters or the JSON body are its data",

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.bodies import read_params, single
+from api.bodies import idempotency_key, read_params, single
 from api.facade import facade
 from api.names import check_event_name
 from api.sessions import get_session
@@ -65,8 +65,9 @@ async def event(request: Request) -> Response:
     sessionid = request.path_params["sessionid"]
     name = check_event_name(request.path_params["name"])
     data = await read_params(request)
+    key = idempotency_key(request)
     eventid = await run_in_threadpool(
-        lambda: facade(request).send_event(sessionid, name, data or None)
+        lambda: facade(request).send_event(sessionid, name, data or None, event_id=key)
     )
     EVENTS_ACCEPTED.labels(via="ors").inc()
     return JSONResponse({"sessionid": sessionid, "eventid": eventid})

@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api import schemas
-from api.bodies import exactly_one_source, parse_at, read_json_object
+from api.bodies import exactly_one_source, idempotency_key, parse_at, read_json_object
 from api.facade import facade
 from orchestrion.metrics import EVENTS_ACCEPTED
 
@@ -38,10 +38,9 @@ async def get_session(request: Request) -> Response:
 async def send_event(request: Request) -> Response:
     sessionid = request.path_params["sessionid"]
     body = await read_json_object(request, schemas.SEND_EVENT)
+    key = body.get("id") or idempotency_key(request)
     eventid = await run_in_threadpool(
-        lambda: facade(request).send_event(
-            sessionid, body["name"], body.get("data"), event_id=body.get("id")
-        )
+        lambda: facade(request).send_event(sessionid, body["name"], body.get("data"), event_id=key)
     )
     EVENTS_ACCEPTED.labels(via="rest").inc()
     return JSONResponse({"sessionid": sessionid, "eventid": eventid}, status_code=202)

@@ -192,6 +192,31 @@ def test_an_event_id_makes_a_send_idempotent(stack: Stack) -> None:
     assert [entry.event_id for entry in pending] == ["client:once"]
 
 
+def test_an_idempotency_key_header_makes_a_send_idempotent_on_every_event_path(
+    stack: Stack,
+) -> None:
+    sessionid = start(stack)
+    stack.run(sessionid)
+    sends = [
+        lambda: stack.client.post(
+            f"/v1/sessions/{sessionid}/events",
+            json={"name": "go"},
+            headers={"Idempotency-Key": "k1"},
+        ),
+        lambda: stack.client.post(
+            f"/scxml/session/{sessionid}/event/go", headers={"Idempotency-Key": "k2"}
+        ),
+    ]
+    for send in sends:
+        for _ in range(2):
+            answer = send()
+            assert answer.status_code in (200, 202), answer.text
+    record = stack.store.read_session(sessionid)
+    assert record is not None
+    pending = stack.store.read_mailbox(sessionid, record.applied_seq)
+    assert [entry.event_id for entry in pending] == ["client:k1", "client:k2"]
+
+
 def test_a_client_event_id_cannot_stand_for_a_servers_own(stack: Stack) -> None:
     sessionid = start(stack)
     stack.run(sessionid)
