@@ -10,6 +10,7 @@ from starlette.routing import Route
 from api import schemas
 from api.bodies import exactly_one_source, idempotency_key, parse_at, read_json_object
 from api.facade import facade
+from orchestrion.errors import InvalidRequest
 from orchestrion.metrics import EVENTS_ACCEPTED
 
 
@@ -38,7 +39,12 @@ async def get_session(request: Request) -> Response:
 async def send_event(request: Request) -> Response:
     sessionid = request.path_params["sessionid"]
     body = await read_json_object(request, schemas.SEND_EVENT)
-    key = body.get("id") or idempotency_key(request)
+    key = idempotency_key(request)
+    if key is not None and body.get("id") not in (None, key):
+        raise InvalidRequest(
+            "the body's id and the Idempotency-Key header differ: give the key once", where="id"
+        )
+    key = body.get("id", key)
     eventid = await run_in_threadpool(
         lambda: facade(request).send_event(sessionid, body["name"], body.get("data"), event_id=key)
     )

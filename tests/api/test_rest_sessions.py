@@ -217,6 +217,23 @@ def test_an_idempotency_key_header_makes_a_send_idempotent_on_every_event_path(
     assert [entry.event_id for entry in pending] == ["client:k1", "client:k2"]
 
 
+def test_a_body_id_and_a_different_idempotency_key_are_refused(stack: Stack) -> None:
+    sessionid = start(stack)
+    answer = stack.client.post(
+        f"/v1/sessions/{sessionid}/events",
+        json={"name": "go", "id": "a"},
+        headers={"Idempotency-Key": "b"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["where"] == {"field": "id"}
+    same = stack.client.post(
+        f"/v1/sessions/{sessionid}/events",
+        json={"name": "go", "id": "a"},
+        headers={"Idempotency-Key": "a"},
+    )
+    assert same.status_code == 202 and same.json()["eventid"] == "a"
+
+
 def test_a_client_event_id_cannot_stand_for_a_servers_own(stack: Stack) -> None:
     sessionid = start(stack)
     stack.run(sessionid)
