@@ -18,6 +18,7 @@ class Alarm:
         self.name = name
         self._lock = threading.Lock()
         self._since: float | None = None
+        self._cleared_at: float | None = None
         self._last_error: str | None = None
         self._raised_count = 0
 
@@ -29,6 +30,11 @@ class Alarm:
     def since(self) -> float | None:
         """Epoch seconds when the alarm went on, or None when it is off."""
         return self._since
+
+    @property
+    def cleared_at(self) -> float | None:
+        """Epoch seconds when the alarm last went off, or None if it never did."""
+        return self._cleared_at
 
     @property
     def last_error(self) -> str | None:
@@ -55,7 +61,16 @@ class Alarm:
         with self._lock:
             was_active = self._since is not None
             self._since = None
+            if was_active:
+                self._cleared_at = time.time()
             return was_active
+
+    def silent_for(self, heartbeat_at: float, now: float) -> float:
+        """How long a node whose last heartbeat is ``heartbeat_at`` has been silent, as far
+        as a process with this store alarm can tell. No node could heartbeat while the store
+        was down, so silence counts from the end of the last outage this process saw: after
+        a long outage, live nodes are not declared dead before they had a chance to."""
+        return now - max(heartbeat_at, self._cleared_at or heartbeat_at)
 
     def to_json(self) -> dict[str, Any]:
         """``{"active", "since", "last_error"}`` for the health endpoint."""

@@ -10,7 +10,8 @@ again every ``rewake_s`` until they have moved; the node is removed once none is
 
 The handover delay is ``dead_node_after`` but at least one heartbeat interval plus the
 lease TTL (a lease renewed just after the last heartbeat must have expired), plus
-``max_clock_skew`` because the heartbeat time was written by the dead node's clock.
+``max_clock_skew`` because the heartbeat time was written by the dead node's clock. Silence
+counts from the end of the last store outage this beat saw, when no node could heartbeat.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Takeover:
         self._woken_at: dict[str, float] = {}
 
     def is_dead(self, node: NodeInfo, now: float) -> bool:
-        return now - node.heartbeat_at > self.handover_delay_s
+        return self._store.alarm.silent_for(node.heartbeat_at, now) > self.handover_delay_s
 
     def scan(self, now: float) -> TakeoverReport:
         report = TakeoverReport()

@@ -330,7 +330,7 @@ class Orchestrator:
                 self._heartbeats, self._nodes_read_at = heartbeats, now
         at = heartbeats.get(node)
         limit = self.config.scheduler.dead_node_after if within_s is None else within_s
-        return at is not None and at >= now - limit
+        return at is not None and self._store.alarm.silent_for(at, now) <= limit
 
     def query(self, sessionid: str) -> dict[str, Any]:
         """The session's state: status, configuration and data model (``SessionNotFound``).

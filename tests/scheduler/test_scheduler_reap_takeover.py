@@ -3,6 +3,7 @@ ids) and dead-node takeover, on the in-memory store."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -12,6 +13,7 @@ from scheduler_fakes import ManualClock, RecordingControl, make_sweeper, schedul
 from orchestrion.config import Config
 from persistence.contract import SessionRecord
 from persistence.memory import MemoryStore
+from persistence.resilient import ResilientStore
 from scheduler import items
 from scheduler.limits import (
     WITHOUT_NODEID_LIFETIME_S,
@@ -240,3 +242,18 @@ def test_the_scan_reads_an_idle_limited_session_again_only_when_it_could_be_due(
     assert reaper.scan(clock.advance(30), horizon_s=10) == 1
     reap = store.get_schedule(items.item_id(items.REAP, "quiet"))
     assert reap is not None and reap.due_at == updated_at + 60
+
+
+def test_after_a_store_outage_a_nodes_silence_counts_from_its_end() -> None:
+    config = scheduler_config(dead_node_after=30, max_clock_skew=1)
+    config = replace(config, worker=replace(config.worker, lease_ttl=10, heartbeat_interval=2))
+    store = ResilientStore(MemoryStore())
+    takeover = Takeover(store, RecordingControl(), config)
+    now = time.time()
+    store.heartbeat("w1", now - 120)  # its last heartbeat before a two-minute outage
+    store.write_session(SessionRecord("a", "plain", "{}", 1, created_at=now, updated_at=now))
+    store.set_owner("a", "w1")
+    store.alarm.raise_("connection refused", now - 120)
+    store.alarm.clear()  # the store answers again now: w1 could not heartbeat until now
+    assert takeover.scan(now).dead == []
+    assert takeover.scan(now + takeover.handover_delay_s + 1).dead == ["w1"]

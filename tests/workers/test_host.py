@@ -24,6 +24,7 @@ from orchestrion.errors import LeaseLost, SessionNotFound
 from persistence.contract import Lease, MailboxEntry, Store
 from persistence.memory import MemoryStore
 from persistence.redis_store import RedisStore
+from persistence.resilient import ResilientStore
 from workers.celery_app import SHARED_QUEUE, node_queue
 
 PINGER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
@@ -663,3 +664,17 @@ def test_wake_ups_of_a_non_persisted_session_whose_node_died_go_to_any_worker(
     assert c.orchestrator.route_of(sid) == SHARED_QUEUE  # where a worker declares it lost
     assert c.orchestrator.wake(sid)
     assert not c.orchestrator.wake("no-such-session")
+
+
+def test_after_a_store_outage_a_silent_node_keeps_its_sessions_until_it_could_heartbeat(
+    store: Store,
+) -> None:
+    resilient = ResilientStore(store)
+    a = make_node(resilient, "a")
+    sid = a.orchestrator.start_session(source=counter_doc(persist=False))
+    a.host.drain(sid)
+    resilient.heartbeat("a", time.time() - 3600)  # written before a long outage
+    resilient.alarm.raise_("connection refused")
+    resilient.alarm.clear()
+    # The outage just ended: a could not heartbeat during it, so it is not declared dead.
+    assert make_node(resilient, "b").orchestrator.route_of(sid) == node_queue("a")
