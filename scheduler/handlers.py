@@ -114,8 +114,8 @@ class Handlers:
         # side: a start due no later than this terminate must come first.
         start = self._store.get_schedule(items.item_id(items.START, sessionid))
         if start is not None and start.due_at <= item.due_at:
-            later = now + self.postpone_s
-            self._store.put_schedule(ScheduleItem(item.item_id, later, item.kind, item.payload))
+            later = ScheduleItem(item.item_id, now + self.postpone_s, item.kind, item.payload)
+            self._store.replace_schedule(item, later)  # unless it was cancelled or moved
             return Outcome.KEPT
         if self._store.read_session(sessionid) is not None:  # it started meanwhile
             with contextlib.suppress(SessionNotFound):

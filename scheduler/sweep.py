@@ -143,15 +143,14 @@ class Sweeper:
 
     def release_unfired(self) -> int:
         """Give back the claims of items not fired yet (on a clean stop), so that another
-        beat fires them on time instead of after ``claim_ttl``. Re-storing an unchanged
-        item drops its claim."""
+        beat fires them on time instead of after ``claim_ttl``. Re-storing an item in place
+        of itself drops its claim; one changed meanwhile is left as it is now."""
         with self.changed:
             unfired, self._heap = self._heap, []
         released = 0
         for claimed in unfired:
             try:
-                if self._store.get_schedule(claimed.item.item_id) == claimed.item:
-                    self._store.put_schedule(claimed.item)
+                if self._store.replace_schedule(claimed.item, claimed.item):
                     released += 1
             except StoreError as exc:
                 log.warning("could not release %s (its claim expires): %s", claimed.item, exc)

@@ -176,6 +176,21 @@ def test_release_unfired_gives_claims_back() -> None:
     assert [call.sessionid for call in control.ops("start")] == ["s1"]
 
 
+def test_a_claim_released_on_stop_leaves_an_item_changed_meanwhile_as_it_is() -> None:
+    class RescheduledAtTheLastMoment(MemoryStore):
+        def replace_schedule(self, current: ScheduleItem, new: ScheduleItem | None) -> bool:
+            schedule_start(self, clock.now + 60, sessionid="s1", document_hash="h")
+            return super().replace_schedule(current, new)
+
+    store, clock = RescheduledAtTheLastMoment(), ManualClock()
+    stopping = make_sweeper(store, RecordingControl(), clock, claimant="a")
+    schedule_start(store, clock.now + 0.5, sessionid="s1", document_hash="h")
+    stopping.sweep(clock.now)
+    assert stopping.release_unfired() == 0
+    item = store.get_schedule("start:s1")
+    assert item is not None and item.due_at == clock.now + 60
+
+
 def _store_session(store: MemoryStore, sessionid: str) -> None:
     from persistence.contract import SessionRecord
 
