@@ -333,6 +333,13 @@ def test_replace_applies_only_to_the_item_as_it_was_read(store: Store, ns: str) 
     assert store.get_schedule(fired.item_id) == paused
     assert not store.replace_schedule(following, None)
     assert store.get_schedule(fired.item_id) == paused
+    # Replacing an item by itself gives its claim back (a beat stopping cleanly).
+    assert store.claim_schedule(paused, "beat", ttl_s=30, now=12.0)
+    assert all(i.item_id != fired.item_id for i in store.due_schedules(until=1e10, now=13.0))
+    assert store.replace_schedule(paused, paused)
+    assert [i for i in store.due_schedules(until=1e10, now=13.0) if i.item_id == fired.item_id] == [
+        paused
+    ]
     assert store.replace_schedule(paused, None)
     assert store.get_schedule(fired.item_id) is None
     assert all(i.item_id != fired.item_id for i in store.list_schedules(limit=10_000))
