@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrion.config import OrchestrationConfig
@@ -62,22 +63,8 @@ class Reaper:
 
     def deadline(self, record: SessionRecord) -> Deadline | None:
         """The earliest deadline of a session, or None when no limit applies."""
-        return self._deadline(record, self._limits.limits(record.document_hash))
-
-    def _deadline(self, record: SessionRecord, limits: Limits) -> Deadline | None:
-        found: list[Deadline] = []
-        if limits.max_lifetime_s > 0:
-            found.append(
-                Deadline(
-                    record.created_at + limits.max_lifetime_s, MAX_LIFETIME, limits.max_lifetime_s
-                )
-            )
-        if limits.idle_timeout_s > 0 and not _is_transient(record):
-            active_at = max(record.updated_at, self._pending_wakeup(record.sessionid))
-            found.append(
-                Deadline(active_at + limits.idle_timeout_s, IDLE_TIMEOUT, limits.idle_timeout_s)
-            )
-        return min(found, key=lambda d: d.at) if found else None
+        limits = self._limits.limits(record.document_hash)
+        return _earliest_deadline(record, limits, self._pending_wakeup)
 
     def scan(self, now: float, horizon_s: float) -> int:
         """Store a reap item for every session due by ``now + horizon_s``; return how many."""
@@ -94,8 +81,13 @@ class Reaper:
                 if record is None:
                     continue
                 limits = self._limits.limits(record.document_hash)
-                not_before[sessionid] = _not_before(record, limits)
-                deadline = self._deadline(record, limits)
+                # Its deadline as if it had no delayed send pending: no later than the real
+                # one, and no store read for the pending send when it is beyond reach.
+                bound = _earliest_deadline(record, limits, lambda _sessionid: 0.0)
+                not_before[sessionid] = math.inf if bound is None else bound.at
+                if bound is None or bound.at > until:
+                    continue
+                deadline = _earliest_deadline(record, limits, self._pending_wakeup)
                 if deadline is None or deadline.at > until:
                     continue
                 reap_id = items.item_id(items.REAP, sessionid)
@@ -146,14 +138,22 @@ class Reaper:
         return 0.0 if wakeup is None else wakeup.due_at
 
 
-def _not_before(record: SessionRecord, limits: Limits) -> float:
-    """A time before which the session cannot reach a deadline, whatever it does."""
-    bounds = [math.inf]
+def _earliest_deadline(
+    record: SessionRecord, limits: Limits, pending_wakeup: Callable[[str], float]
+) -> Deadline | None:
+    """The earliest of the session's deadlines; ``pending_wakeup`` gives the due time of its
+    next delayed send (0.0: none), before which it is not idle."""
+    found: list[Deadline] = []
     if limits.max_lifetime_s > 0:
-        bounds.append(record.created_at + limits.max_lifetime_s)
+        found.append(
+            Deadline(record.created_at + limits.max_lifetime_s, MAX_LIFETIME, limits.max_lifetime_s)
+        )
     if limits.idle_timeout_s > 0 and not _is_transient(record):
-        bounds.append(record.updated_at + limits.idle_timeout_s)
-    return min(bounds)
+        active_at = max(record.updated_at, pending_wakeup(record.sessionid))
+        found.append(
+            Deadline(active_at + limits.idle_timeout_s, IDLE_TIMEOUT, limits.idle_timeout_s)
+        )
+    return min(found, key=lambda d: d.at) if found else None
 
 
 def _is_transient(record: SessionRecord) -> bool:
