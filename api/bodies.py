@@ -13,10 +13,10 @@ from starlette.requests import Request
 
 from api import schemas
 from api.validation import Schema, json_type_name, validate
+from engine.ioprocessor import IDEMPOTENCY_HEADER
 from orchestrion.errors import InvalidRequest
 
 FORM_TYPE = "application/x-www-form-urlencoded"
-IDEMPOTENCY_HEADER = "idempotency-key"
 
 Params = dict[str, Any]
 

@@ -37,10 +37,8 @@ from api.bodies import (
 from api.facade import facade
 from api.names import check_event_name
 from engine.events import Event
+from engine.ioprocessor import BASICHTTP_TYPE, EVENT_NAME_PARAM
 from orchestrion.metrics import EVENTS_ACCEPTED
-
-BASICHTTP_TYPE = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor"
-EVENT_NAME_PARAM = "_scxmleventname"
 
 
 def access_path(sessionid: str) -> str:

@@ -13,6 +13,11 @@ from typing import Any, Literal
 
 SCXML_TYPE = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor"
 BASICHTTP_TYPE = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor"
+# The Basic HTTP message, as workers/http_send.py sends it and api/ioprocessor.py reads it:
+# the parameter naming the event (Appendix C.2), and the header whose repeat on a send
+# dispatched again after a crash lets the receiver drop it.
+EVENT_NAME_PARAM = "_scxmleventname"
+IDEMPOTENCY_HEADER = "idempotency-key"
 SEND_TYPES = {
     SCXML_TYPE: SCXML_TYPE,
     "scxml": SCXML_TYPE,

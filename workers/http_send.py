@@ -22,14 +22,11 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from engine.events import Event
+from engine.ioprocessor import EVENT_NAME_PARAM, IDEMPOTENCY_HEADER
 from orchestrion.config import ApiConfig
 from orchestrion.errors import OrchestrionError
 
 TIMEOUT_S = 10.0
-EVENT_NAME_PARAM = "_scxmleventname"
-# The same key on a repeated POST (a send dispatched again after a crash) lets a receiver
-# drop the repeat; this server's own Basic HTTP receiver does.
-IDEMPOTENCY_HEADER = "idempotency-key"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
