@@ -2,7 +2,7 @@
 
 from engine.document import load_document
 from engine.events import Event
-from engine.interpreter import child_ended_event
+from engine.interpreter import child_ended
 from engine.model import Document
 from engine.session import Session, StepResult
 from orchestrion.errors import MacrostepLimitError, SnapshotError
@@ -14,6 +14,6 @@ __all__ = [
     "Session",
     "SnapshotError",
     "StepResult",
-    "child_ended_event",
+    "child_ended",
     "load_document",
 ]

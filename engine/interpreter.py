@@ -55,14 +55,15 @@ class ActiveInvoke:
     index: int
 
 
-def child_ended_event(sessionid: str, invokeid: str, reason: str) -> Event:
-    """What a parent receives when child ``sessionid`` ended without reaching a top-level
-    ``<final>`` and not at the parent's request (terminated, failed, lost with its node).
+def child_ended(parent: str, sessionid: str, invokeid: str, reason: str) -> SendToSession:
+    """What parent ``parent`` is sent when its child ``sessionid`` ended without reaching a
+    top-level ``<final>`` and not at the parent's request (terminated, failed, lost with its
+    node).
 
     SCXML leaves this case open; platform-specific errors are named ``error.platform``.
     The name ends with the invokeid, as ``done.invoke.<invokeid>`` does.
     """
-    return Event(
+    event = Event(
         f"error.platform.invoke.{invokeid}",
         type="external",
         origin=f"#_scxml_{sessionid}",
@@ -70,6 +71,7 @@ def child_ended_event(sessionid: str, invokeid: str, reason: str) -> Event:
         invokeid=invokeid,
         data={"sessionid": sessionid, "reason": reason},
     )
+    return SendToSession(parent, event)
 
 
 class Interpreter:
@@ -188,8 +190,7 @@ class Interpreter:
             self.running = False
             self.exit_interpreter()
             if reason is not None and self.parent is not None and self.invokeid is not None:
-                event = child_ended_event(self.sessionid, self.invokeid, reason)
-                self.effects.append(SendToSession(self.parent, event))
+                self.effects.append(child_ended(self.parent, self.sessionid, self.invokeid, reason))
 
     # -- mainEventLoop, the internal part -------------------------------------------------
     def macrostep(self) -> None:

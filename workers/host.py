@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from engine import Session, child_ended_event
+from engine import Session, child_ended
 from engine.datamodel import create as create_datamodel
 from engine.datamodel.base import DataModel
-from engine.effects import Effect, SendToSession
+from engine.effects import Effect
 from engine.ioprocessor import BASICHTTP_TYPE
 from orchestrion.config import Config, ScxmlConfig
 from orchestrion.errors import (
@@ -513,7 +513,7 @@ class SessionHost:
         parent = invoked_by(record.snapshot) if record is not None else None
         if parent is not None:
             parent_sessionid, invokeid = parent
-            told = SendToSession(parent_sessionid, child_ended_event(sessionid, invokeid, reason))
+            told = child_ended(parent_sessionid, sessionid, invokeid, reason)
             self._outbox.carry_out(sessionid, f"{sessionid}:ended", told)
         self._finish(sessionid, None, reason)
 
