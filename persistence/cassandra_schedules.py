@@ -121,7 +121,7 @@ class CassandraSchedules:
         self._cql = cql
 
     def put(self, item: ScheduleItem) -> None:
-        old = self._read(item.item_id)
+        old = self.get(item.item_id)
         write = (_WRITE_ITEM, (item.item_id, item.due_at, item.kind, dumps(item.payload)))
         self._cql.batch([*_index_changes(old, item), write])
 
@@ -139,13 +139,10 @@ class CassandraSchedules:
         return applied
 
     def remove(self, item_id: str) -> None:
-        old = self._read(item_id)
+        old = self.get(item_id)
         self._cql.batch([(_DROP_ITEM, (item_id,)), *_index_changes(old, None)])
 
     def get(self, item_id: str) -> ScheduleItem | None:
-        return self._read(item_id)
-
-    def _read(self, item_id: str) -> ScheduleItem | None:
         row = self._cql.read_one(_READ_ITEM, (item_id,))
         # A row without a kind is the remains of a claim written after a removal.
         if row is None or row.kind is None:
@@ -171,7 +168,7 @@ class CassandraSchedules:
         or a replace was cut short before its index writes. Drop its index rows, then
         index the stored item again (a put racing with this may have used the same rows)."""
         self._cql.batch(_index_changes(seen, None))
-        stored = self._read(seen.item_id)
+        stored = self.get(seen.item_id)
         if stored is not None:
             self._cql.batch(_index_changes(None, stored))
 
